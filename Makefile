@@ -1,0 +1,27 @@
+# Quick start: `make demo` trains, evaluates and draws predictions on the built-in toy dataset;
+# `make test` runs the test suite. Both set up .venv first (fast when already set up).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO_CONFIG ?= configs/toy/fpn_r18_toy.py
+DEMO_OUT ?= output/demo
+JOBS ?= 2
+
+.PHONY: setup demo test toy clean
+
+setup:
+	@bash tools/setup_env.sh
+
+toy: setup
+	@$(PY) tools/make_toy_dataset.py --out datasets/toy
+
+demo: toy
+	$(PY) tools/train_net.py --config-file $(DEMO_CONFIG) train.output_dir=$(DEMO_OUT)
+	$(PY) tools/demo.py --config-file $(DEMO_CONFIG) --input "datasets/toy/ADEChallengeData2016/images/validation/*.png" \
+	    --max-images 8 --with-gt --output $(DEMO_OUT)/pictures --opts train.init_checkpoint=$(DEMO_OUT)/model_final.pth
+	@echo "pictures of predictions: $(DEMO_OUT)/pictures"
+
+test: setup
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf output

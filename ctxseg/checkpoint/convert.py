@@ -1,0 +1,93 @@
+"""Checkpoint conversion: a registry of converters from other projects' formats to ctxseg's.
+
+Each converter turns a loaded checkpoint (any dict) into a ``ConversionResult``: the state dict under
+the key names the ctxseg model expects, plus what it did not use and what the target lacks. The
+result is saved as a Detectron2 checkpoint ``{"model": state_dict}``.
+"""
+import dataclasses
+import os
+import tempfile
+from typing import Callable, Dict, List
+
+import torch
+
+__all__ = ["ConversionResult", "register_converter", "converter_names", "convert_file", "load_checkpoint",
+           "save_checkpoint"]
+
+_CONVERTERS: Dict[str, Callable] = {}
+
+
+@dataclasses.dataclass
+class ConversionResult:
+    """What a converter produced and what it could not map."""
+
+    state_dict: Dict[str, torch.Tensor]
+    unused_keys: List[str] = dataclasses.field(default_factory=list)
+    missing_keys: List[str] = dataclasses.field(default_factory=list)
+    notes: List[str] = dataclasses.field(default_factory=list)
+
+    def report(self):
+        """A human-readable report of the conversion."""
+        lines = [f"converted {len(self.state_dict)} tensors"]
+        lines += [f"note: {n}" for n in self.notes]
+        lines.append(f"unused keys from the source ({len(self.unused_keys)}):")
+        lines += [f"  {k}" for k in self.unused_keys]
+        lines.append(f"missing keys in the result ({len(self.missing_keys)}):")
+        lines += [f"  {k}" for k in self.missing_keys]
+        return "\n".join(lines)
+
+
+def register_converter(name):
+    """Decorator: register ``fn(checkpoint: dict, **options) -> ConversionResult`` under ``name``."""
+
+    def decorator(fn):
+        if name in _CONVERTERS:
+            raise KeyError(f"converter '{name}' is registered twice")
+        _CONVERTERS[name] = fn
+        return fn
+
+    return decorator
+
+
+def converter_names():
+    """Names of the registered converters (the ``--source`` choices)."""
+    return sorted(_CONVERTERS)
+
+
+def load_checkpoint(path, allow_pickle=False):
+    """Load a checkpoint with ``weights_only=True`` unless ``allow_pickle`` (legacy pickles) is set."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
+    except Exception as e:  # torch raises several types for a refused or broken pickle
+        if allow_pickle:
+            raise RuntimeError(f"cannot read checkpoint {path}: {e}") from e
+        raise RuntimeError(
+            f"cannot read checkpoint {path} with weights_only=True ({e}). If you trust this file and it "
+            "is a legacy pickle, pass --allow-pickle."
+        ) from e
+
+
+def save_checkpoint(state_dict, path):
+    """Write ``{"model": state_dict}`` atomically (a crash never leaves a half-written file)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".pth")
+    os.close(fd)
+    try:
+        torch.save({"model": state_dict, "__author__": "ctxseg"}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def convert_file(source, in_path, out_path, allow_pickle=False, **options):
+    """Convert the checkpoint at ``in_path`` with converter ``source``; write ``out_path``."""
+    if source not in _CONVERTERS:
+        raise KeyError(f"unknown converter source '{source}'; choose one of {converter_names()}")
+    checkpoint = load_checkpoint(in_path, allow_pickle=allow_pickle)
+    result = _CONVERTERS[source](checkpoint, **options)
+    save_checkpoint(result.state_dict, out_path)
+    return result

@@ -1,0 +1,1 @@
+"""Datasets (catalog entries), the dataset mapper and augmentations."""

@@ -1,0 +1,1 @@
+"""Catalog entries: importing this module registers every dataset of ctxseg."""

@@ -1,0 +1,42 @@
+"""Window helpers shared by every windowed module (Swin, IIWA): padding, partition and merge.
+
+Tensors here are channel-last (B, H, W, C) unless a function says otherwise.
+"""
+import torch.nn.functional as F
+
+__all__ = ["pad_to_multiple", "window_partition", "window_merge"]
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def pad_to_multiple(x, multiple, channels_last=True, value=0.0):
+    """Zero-pad the spatial dims bottom/right up to multiples of ``multiple`` (int or (mh, mw))."""
+    mh, mw = _pair(multiple)
+    h, w = (x.shape[1], x.shape[2]) if channels_last else (x.shape[-2], x.shape[-1])
+    pad_h, pad_w = (-h) % mh, (-w) % mw
+    if pad_h == 0 and pad_w == 0:
+        return x
+    if channels_last:
+        return F.pad(x, (0, 0, 0, pad_w, 0, pad_h), value=value)
+    return F.pad(x, (0, pad_w, 0, pad_h), value=value)
+
+
+def window_partition(x, window_size):
+    """Split (B, H, W, C) into non-overlapping windows: (B * nH * nW, wh, ww, C), row-major order."""
+    wh, ww = _pair(window_size)
+    b, h, w, c = x.shape
+    if h % wh or w % ww:
+        raise ValueError(f"window_partition: size {h}x{w} is not a multiple of the window {wh}x{ww}")
+    x = x.view(b, h // wh, wh, w // ww, ww, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, wh, ww, c)
+
+
+def window_merge(windows, window_size, height, width):
+    """Inverse of :func:`window_partition`: (B * nH * nW, wh, ww, C) back to (B, H, W, C)."""
+    wh, ww = _pair(window_size)
+    nh, nw = height // wh, width // ww
+    b = windows.shape[0] // (nh * nw)
+    x = windows.view(b, nh, nw, wh, ww, -1)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(b, height, width, -1)

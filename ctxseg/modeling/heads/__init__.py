@@ -1,0 +1,1 @@
+"""Segmentation heads: Semantic FPN, IIWA fusion + decoder."""
