@@ -3,9 +3,13 @@
 Importing ``ctxseg`` makes the installed Detectron2 usable (see ``ctxseg.compat``) and registers every
 backbone, meta-architecture and dataset of the project.
 """
+import warnings
+
 from . import compat
 
 compat.apply()
+# Detectron2 0.6 scripts a few helpers at import time; today's torch warns about each one.
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
 from . import data, modeling  # noqa: E402,F401  (registration side effects)
 

@@ -6,10 +6,11 @@ result is saved as a Detectron2 checkpoint ``{"model": state_dict}``.
 """
 import dataclasses
 import os
-import tempfile
 from typing import Callable, Dict, List
 
 import torch
+
+from ..utils import atomic_write
 
 __all__ = ["ConversionResult", "register_converter", "converter_names", "convert_file", "load_checkpoint",
            "save_checkpoint"]
@@ -71,16 +72,8 @@ def load_checkpoint(path, allow_pickle=False):
 
 def save_checkpoint(state_dict, path):
     """Write ``{"model": state_dict}`` atomically (a crash never leaves a half-written file)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".pth")
-    os.close(fd)
-    try:
-        torch.save({"model": state_dict, "__author__": "ctxseg"}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path) as f:
+        torch.save({"model": state_dict, "__author__": "ctxseg"}, f)
 
 
 def convert_file(source, in_path, out_path, allow_pickle=False, **options):

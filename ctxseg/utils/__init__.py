@@ -1,0 +1,4 @@
+"""Small utilities shared across ctxseg."""
+from .atomic import atomic_write
+
+__all__ = ["atomic_write"]
