@@ -1,4 +1,16 @@
 """Building blocks with no registry and no config: plain ``nn.Module``s and tensor helpers."""
-from .window import pad_to_multiple, window_merge, window_partition
+from .cross_iiwa import CrossIIWA
+from .ms_cross_iiwa import MultiScaleCrossIIWA
+from .position import PositionEmbeddingSine, sine_position_embedding
+from .self_iiwa import SelfIIWA
+from .window import (pad_to_multiple, upsample_window_grid, window_grid_size, window_merge, window_partition,
+                     window_pool)
+from .window_matching import gather_windows, key_windows_from_memories, match_windows
 
-__all__ = ["pad_to_multiple", "window_merge", "window_partition"]
+__all__ = [
+    "pad_to_multiple", "window_merge", "window_partition", "window_grid_size", "window_pool",
+    "upsample_window_grid",
+    "PositionEmbeddingSine", "sine_position_embedding",
+    "SelfIIWA", "MultiScaleCrossIIWA", "CrossIIWA",
+    "key_windows_from_memories", "match_windows", "gather_windows",
+]

@@ -1,10 +1,11 @@
-"""Window helpers shared by every windowed module (Swin, IIWA): padding, partition and merge.
+"""Window helpers shared by every windowed module (Swin, IIWA): padding, partition, merge and pooling.
 
 Tensors here are channel-last (B, H, W, C) unless a function says otherwise.
 """
 import torch.nn.functional as F
 
-__all__ = ["pad_to_multiple", "window_partition", "window_merge"]
+__all__ = ["pad_to_multiple", "window_partition", "window_merge", "window_grid_size", "window_pool",
+           "upsample_window_grid"]
 
 
 def _pair(value):
@@ -40,3 +41,28 @@ def window_merge(windows, window_size, height, width):
     b = windows.shape[0] // (nh * nw)
     x = windows.view(b, nh, nw, wh, ww, -1)
     return x.permute(0, 1, 3, 2, 4, 5).reshape(b, height, width, -1)
+
+
+def window_grid_size(height, width, window_size):
+    """Number of window rows and columns covering a (height, width) map once padded to window multiples."""
+    wh, ww = _pair(window_size)
+    return -(-height // wh), -(-width // ww)
+
+
+def window_pool(x, window_size):
+    """Average each window of (B, H, W, C) (H, W multiples of the window): (B, H / wh, W / ww, C).
+
+    The windows come out in the raster order of :func:`window_partition`.
+    """
+    wh, ww = _pair(window_size)
+    h, w = x.shape[1], x.shape[2]
+    if h % wh or w % ww:
+        raise ValueError(f"window_pool: size {h}x{w} is not a multiple of the window {wh}x{ww}")
+    pooled = F.avg_pool2d(x.permute(0, 3, 1, 2).contiguous(), kernel_size=(wh, ww), stride=(wh, ww))
+    return pooled.permute(0, 2, 3, 1)
+
+
+def upsample_window_grid(x, size):
+    """Bilinearly resize a window grid (B, Hg, Wg, C) to (B, H, W, C) with ``align_corners=True``."""
+    x = F.interpolate(x.permute(0, 3, 1, 2), size=tuple(size), mode="bilinear", align_corners=True)
+    return x.permute(0, 2, 3, 1)

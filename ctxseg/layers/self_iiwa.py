@@ -1,0 +1,87 @@
+"""Self-IIWA: intra-window (local) then inter-window (long-range) self-attention, the released
+``WindowAttention`` of IIWA (spec iiwa.md 2.2), with the released parameter names."""
+import torch
+from timm.layers import DropPath, Mlp, trunc_normal_
+from torch import nn
+
+from .iiwa_attention import attend, check_heads, check_window_size, merge_heads, relative_position_index, \
+    split_heads
+from .position import sine_position_embedding
+from .window import pad_to_multiple, upsample_window_grid, window_merge, window_partition, window_pool
+
+__all__ = ["SelfIIWA"]
+
+
+class SelfIIWA(nn.Module):
+    """Self-IIWA block on a channel-last map (B, H, W, C) -> (B, H, W, C).
+
+    Local multi-head attention inside each window (Swin relative-position bias), a pre-LN projection
+    residual, multi-head attention between window-averaged tokens (plus sine position embedding of the
+    window grid) upsampled bilinearly back to pixels, a second pre-LN projection residual, then a
+    pre-norm MLP with DropPath and a final LayerNorm (post-norm output), exactly as released.
+    """
+
+    def __init__(self, dim, window_size, num_heads, qkv_bias=True, qk_scale=None, attn_drop=0.1, proj_drop=0.1,
+                 mlp_ratio=4.0, act_layer=nn.GELU, norm_layer=nn.LayerNorm, drop_path=0.1):
+        super().__init__()
+        check_heads(dim, num_heads, "SelfIIWA")
+        self.dim = dim
+        self.window_size = check_window_size(window_size, "SelfIIWA", "window_size")
+        self.num_heads = num_heads
+        self.scale = qk_scale or (dim // num_heads) ** -0.5
+
+        wh, ww = self.window_size
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * wh - 1) * (2 * ww - 1), num_heads))
+        self.register_buffer("relative_position_index", relative_position_index(self.window_size))
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.qkv2 = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.attn_drop = nn.Dropout(attn_drop)
+        self.proj = nn.Sequential(norm_layer(dim), nn.Linear(dim, dim))
+        self.proj2 = nn.Sequential(norm_layer(dim), nn.Linear(dim, dim))
+        self.proj_drop = nn.Dropout(proj_drop)
+        self.proj_drop2 = nn.Dropout(proj_drop)
+        self.norm1 = norm_layer(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer, drop=proj_drop)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.norm2 = norm_layer(dim)
+        trunc_normal_(self.relative_position_bias_table, std=0.02)
+
+    def relative_position_bias(self):
+        """The local-attention bias (heads, N, N) gathered from the table."""
+        n = self.window_size[0] * self.window_size[1]
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(n, n, -1)
+        return bias.permute(2, 0, 1)
+
+    def forward(self, x):
+        """x (B, H, W, C) channel-last -> (B, H, W, C); any H, W (padded to windows inside, cropped after)."""
+        if x.dim() != 4 or x.shape[-1] != self.dim:
+            raise ValueError(f"SelfIIWA: expected a channel-last input (B, H, W, {self.dim}), got {tuple(x.shape)}")
+        b, h, w, c = x.shape
+        x = pad_to_multiple(x, self.window_size)
+        hp, wp = x.shape[1], x.shape[2]
+        grid = (hp // self.window_size[0], wp // self.window_size[1])
+
+        # Intra-window attention; no output projection before the residual (released).
+        shortcut = x
+        tokens = window_partition(x, self.window_size).flatten(1, 2)
+        q, k, v = (split_heads(t, self.num_heads) for t in self.qkv(tokens).chunk(3, dim=-1))
+        local = attend(q, k, v, self.scale, bias=self.relative_position_bias(), attn_drop=self.attn_drop)
+        local = window_merge(merge_heads(local).view(-1, *self.window_size, c), self.window_size, hp, wp)
+        x = shortcut + local
+        x = x + self.proj_drop(self.proj(x))
+
+        # Inter-window attention between window averages (no bias, no attention dropout).
+        shortcut = x
+        pooled = window_pool(x, self.window_size)
+        pooled = pooled + sine_position_embedding(*grid, c, device=x.device).to(x.dtype)
+        q, k, v = (split_heads(t, self.num_heads) for t in self.qkv2(pooled.flatten(1, 2)).chunk(3, dim=-1))
+        glob = merge_heads(attend(q, k, v, self.scale)).view(b, *grid, c)
+        x = shortcut + upsample_window_grid(glob, (hp, wp))
+        x = x + self.proj_drop2(self.proj2(x))
+
+        x = x[:, :h, :w]
+        x = x + self.drop_path(self.mlp(self.norm1(x)))
+        return self.norm2(x)
+
+    def extra_repr(self):
+        return f"dim={self.dim}, window_size={self.window_size}, num_heads={self.num_heads}"
