@@ -21,8 +21,19 @@ logger = logging.getLogger(__name__)
 _applied = []
 
 
+# Queries Detectron2 itself makes about the extension (environment report): answered, not raised.
+_INFO_QUERIES = {
+    "get_compiler_version": lambda: "not built (ctxseg placeholder)",
+    "get_cuda_version": lambda: "not built (ctxseg placeholder)",
+    "has_cuda": lambda: False,
+}
+
+
 class MissingCompiledOps(types.ModuleType):
-    """Stands in for ``detectron2._C``: any op looked up on it raises when called, naming the op."""
+    """Stands in for ``detectron2._C``: any op looked up on it raises when called, naming the op.
+
+    Only the build-information queries of ``_INFO_QUERIES`` answer (that no extension was built).
+    """
 
     def __init__(self):
         super().__init__("detectron2._C", "ctxseg placeholder for Detectron2's compiled ops")
@@ -31,6 +42,8 @@ class MissingCompiledOps(types.ModuleType):
     def __getattr__(self, op):
         if op.startswith("__"):
             raise AttributeError(op)
+        if op in _INFO_QUERIES:
+            return _INFO_QUERIES[op]
 
         def unavailable(*args, **kwargs):
             raise RuntimeError(

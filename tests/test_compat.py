@@ -13,6 +13,9 @@ def test_placeholder_raises_naming_the_op():
         placeholder.nms_rotated(None, None, 0.5)
     with pytest.raises(AttributeError):
         placeholder.__wrapped__  # dunder look-ups must not be mistaken for ops
+    # build-information queries (Detectron2's environment report) answer instead of raising
+    assert placeholder.has_cuda() is False
+    assert "not built" in placeholder.get_compiler_version()
 
 
 def test_placeholder_installed_only_when_extension_missing():
@@ -45,3 +48,6 @@ def test_detectron2_usable_after_import():
     assert Image.LINEAR == Image.BILINEAR
     assert T.ResizeTransform(4, 4, 2, 2).interp == Image.BILINEAR
     assert compat.apply() == compat.apply()  # idempotent
+    from detectron2.utils.collect_env import collect_env_info
+
+    assert "not built" in collect_env_info()

@@ -12,6 +12,8 @@ import sys
 import ctxseg  # noqa: F401  (patches Detectron2, registers models and datasets)
 from detectron2.config import LazyConfig
 from detectron2.engine import default_argument_parser, default_setup
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
 from ctxseg.engine import do_train, eval_only, launch
 
@@ -31,9 +33,10 @@ def main(args):
     """Entry point of each process."""
     cfg = load_config(args)
     default_setup(cfg, args)
+    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="ctxseg")
     if args.eval_only:
         return eval_only(cfg)
-    do_train(args, cfg)
+    return do_train(args, cfg)
 
 
 if __name__ == "__main__":

@@ -4,3 +4,5 @@ from .convert import (ConversionResult, convert_file, converter_names, load_chec
 
 __all__ = ["ConversionResult", "convert_file", "converter_names", "load_checkpoint", "register_converter",
            "save_checkpoint"]
+from . import coc  # noqa: F401
+from . import swin  # noqa: F401

@@ -1,0 +1,321 @@
+"""Swin Transformer backbone (Liu et al., 2021) for dense prediction, as a Detectron2 ``Backbone``.
+
+Channel-last (B, H, W, C) inside, NCHW at the edges. Parameter names follow the official Microsoft
+release (the merge after stage i lives at ``layers.{i}.downsample``) so its checkpoints map 1:1; the
+output norms ``norm0..norm3`` are new. Segmentation behaviour, as in MMSegmentation and Mask2Former:
+the window size never shrinks and odd blocks always shift, whatever the feature size. A merge with
+stride 1 (IIWA's dilated layout, ``strides=(4, 2, 1, 1)``) keeps the resolution.
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.utils.checkpoint
+from timm.layers import DropPath, Mlp, trunc_normal_
+
+from detectron2.layers import ShapeSpec
+from detectron2.modeling import BACKBONE_REGISTRY, Backbone
+
+from ctxseg.layers import pad_to_multiple, window_merge, window_partition
+
+__all__ = ["WindowAttention", "SwinBlock", "PatchMerging", "PatchEmbed", "SwinStage", "D2SwinTransformer",
+           "relative_position_index", "shifted_window_mask", "swin_tiny", "swin_small", "swin_base",
+           "swin_large"]
+
+
+def relative_position_index(window_size):
+    """Index (N, N), N = window_size², of each token pair's row in the (2w-1)² relative bias table."""
+    coords = torch.stack(torch.meshgrid(torch.arange(window_size), torch.arange(window_size), indexing="ij"))
+    coords = coords.flatten(1)
+    relative = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (window_size - 1)
+    return relative[:, :, 0] * (2 * window_size - 1) + relative[:, :, 1]
+
+
+def shifted_window_mask(height, width, window_size, shift, device=None):
+    """Additive attention mask (num_windows, N, N) for a rolled (height, width) map: -100 across regions."""
+    regions = torch.zeros(1, height, width, 1, device=device)
+    cuts = (slice(0, -window_size), slice(-window_size, -shift), slice(-shift, None))
+    label = 0
+    for rows in cuts:
+        for cols in cuts:
+            regions[:, rows, cols, :] = label
+            label += 1
+    regions = window_partition(regions, window_size).reshape(-1, window_size * window_size)
+    different = regions[:, None, :] != regions[:, :, None]
+    return torch.zeros(different.shape, device=device).masked_fill(different, -100.0)
+
+
+class WindowAttention(nn.Module):
+    """Multi-head self-attention inside square windows, with a learned relative position bias."""
+
+    def __init__(self, dim, num_heads, window_size):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"WindowAttention: dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.window_size = window_size
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window_size - 1) ** 2, num_heads))
+        self.register_buffer("relative_position_index", relative_position_index(window_size), persistent=False)
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+        trunc_normal_(self.relative_position_bias_table, std=0.02)
+
+    def relative_position_bias(self):
+        """The bias (num_heads, N, N) added to the attention logits."""
+        n = self.window_size * self.window_size
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
+        return bias.view(n, n, self.num_heads).permute(2, 0, 1)
+
+    def forward(self, x, mask=None):
+        """x: (B * num_windows, N, C); mask: (num_windows, N, N) additive or None."""
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        bias = self.relative_position_bias().unsqueeze(0)
+        if mask is not None:
+            num_windows = mask.shape[0]
+            bias = (bias.unsqueeze(1) + mask[None, :, None]).expand(b // num_windows, -1, -1, -1, -1)
+            bias = bias.reshape(b, self.num_heads, n, n)
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
+        return self.proj(x.transpose(1, 2).reshape(b, n, c))
+
+
+class SwinBlock(nn.Module):
+    """Pre-norm (shifted) window attention then a pre-norm MLP, each on a residual with DropPath."""
+
+    def __init__(self, dim, num_heads, window_size, shift, mlp_ratio=4.0, drop_path=0.0):
+        super().__init__()
+        self.window_size = window_size
+        self.shift = shift
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = WindowAttention(dim, num_heads, window_size)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, hidden_features=int(dim * mlp_ratio), act_layer=nn.GELU)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x, mask=None):
+        """x: (B, H, W, C); mask: the stage's shifted-window mask for the padded size (used if shifting)."""
+        _, h, w, c = x.shape
+        y = pad_to_multiple(self.norm1(x), self.window_size)
+        hp, wp = y.shape[1:3]
+        # pad first, then roll: the padded map is what MMSegmentation and Mask2Former shift
+        if self.shift:
+            y = torch.roll(y, shifts=(-self.shift, -self.shift), dims=(1, 2))
+        windows = window_partition(y, self.window_size).reshape(-1, self.window_size * self.window_size, c)
+        windows = self.attn(windows, mask if self.shift else None)
+        y = window_merge(windows.view(-1, self.window_size, self.window_size, c), self.window_size, hp, wp)
+        if self.shift:
+            y = torch.roll(y, shifts=(self.shift, self.shift), dims=(1, 2))
+        x = x + self.drop_path(y[:, :h, :w, :])
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class PatchMerging(nn.Module):
+    """Concatenate each 2x2 neighbourhood, LayerNorm(4C), Linear(4C -> 2C); stride 2 halves the size, 1 keeps it."""
+
+    def __init__(self, dim, stride=2):
+        super().__init__()
+        if stride not in (1, 2):
+            raise ValueError(f"PatchMerging: stride must be 1 or 2, got {stride}")
+        self.stride = stride
+        self.norm = nn.LayerNorm(4 * dim)
+        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+
+    def forward(self, x):
+        """(B, H, W, C) -> (B, ceil(H / stride), ceil(W / stride), 2C)."""
+        # neighbour order (0,0), (1,0), (0,1), (1,1), row offset fastest: the official weights' layout
+        if self.stride == 2:
+            x = pad_to_multiple(x, 2)
+            parts = [x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]]
+        else:
+            h, w = x.shape[1:3]
+            x = F.pad(x, (0, 0, 0, 1, 0, 1))
+            parts = [x[:, :h, :w], x[:, 1:, :w], x[:, :h, 1:], x[:, 1:, 1:]]
+        return self.reduction(self.norm(torch.cat(parts, dim=-1)))
+
+
+class PatchEmbed(nn.Module):
+    """Zero-pad to a multiple of the patch size, Conv2d(k = s = patch), LayerNorm; NCHW in, NHWC out."""
+
+    def __init__(self, patch_size=4, in_chans=3, embed_dim=96):
+        super().__init__()
+        self.patch_size = patch_size
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+        self.norm = nn.LayerNorm(embed_dim)
+
+    def forward(self, x):
+        """(B, C_in, H, W) -> (B, ceil(H / p), ceil(W / p), E)."""
+        x = self.proj(pad_to_multiple(x, self.patch_size, channels_last=False))
+        return self.norm(x.permute(0, 2, 3, 1))
+
+
+class SwinStage(nn.Module):
+    """``depth`` Swin blocks (odd ones shifted), then an optional patch merging for the next stage."""
+
+    def __init__(self, dim, depth, num_heads, window_size, mlp_ratio, drop_paths, merge_stride=None,
+                 use_checkpoint=False):
+        super().__init__()
+        self.window_size = window_size
+        self.shift = window_size // 2
+        self.use_checkpoint = use_checkpoint
+        self.blocks = nn.ModuleList([
+            SwinBlock(dim, num_heads, window_size, self.shift if j % 2 else 0, mlp_ratio, drop_paths[j])
+            for j in range(depth)
+        ])
+        self.downsample = PatchMerging(dim, merge_stride) if merge_stride is not None else None
+
+    def forward(self, x):
+        """(B, H, W, C) -> (the blocks' output, the merged map for the next stage or None)."""
+        mask = None
+        if self.shift and len(self.blocks) > 1:
+            hp = math.ceil(x.shape[1] / self.window_size) * self.window_size
+            wp = math.ceil(x.shape[2] / self.window_size) * self.window_size
+            mask = shifted_window_mask(hp, wp, self.window_size, self.shift, device=x.device)
+        for block in self.blocks:
+            if self.use_checkpoint and self.training:
+                x = torch.utils.checkpoint.checkpoint(block, x, mask, use_reentrant=False)
+            else:
+                x = block(x, mask)
+        return x, (self.downsample(x) if self.downsample is not None else None)
+
+
+@BACKBONE_REGISTRY.register()
+class D2SwinTransformer(Backbone):
+    """Swin Transformer with outputs ``res2..res5`` (NCHW, each with its own LayerNorm) for Detectron2."""
+
+    def __init__(self, *, embed_dim, depths, num_heads, window_size=7, mlp_ratio=4.0, drop_path_rate=0.0,
+                 strides=(4, 2, 2, 2), out_features=("res2", "res3", "res4", "res5"), frozen_stages=-1,
+                 use_checkpoint=False, patch_size=4, in_chans=3):
+        """
+        Args:
+            embed_dim: channels E of stage 0; stage i has E * 2^i.
+            depths, num_heads: blocks and attention heads per stage (4 stages).
+            window_size: attention window side, fixed at every stage and feature size.
+            mlp_ratio: MLP hidden width over the block width.
+            drop_path_rate: the last block's stochastic depth rate; linear from 0 over all blocks.
+            strides: the patch size, then the stride (2 or 1) of each patch merging.
+            out_features: which of res2..res5 to return; the network stops at the last one.
+            frozen_stages: -1 trains all; 0 freezes the patch embedding; k >= 1 also stages 0..k-1.
+            use_checkpoint: recompute each block in the backward pass (saves memory in training).
+            patch_size, in_chans: the patch embedding's kernel and input channels.
+        """
+        super().__init__()
+        depths, num_heads, strides = tuple(depths), tuple(num_heads), tuple(strides)
+        if len(depths) != 4 or len(num_heads) != 4 or len(strides) != 4:
+            raise ValueError(f"D2SwinTransformer: depths, num_heads and strides need 4 entries each, got "
+                             f"depths={depths}, num_heads={num_heads}, strides={strides}")
+        if strides[0] != patch_size or any(s not in (1, 2) for s in strides[1:]):
+            raise ValueError(f"D2SwinTransformer: strides must be (patch_size={patch_size}, then 1 or 2 for each "
+                             f"merge), got {strides}")
+        names = ("res2", "res3", "res4", "res5")
+        unknown = [f for f in out_features if f not in names]
+        if unknown or not out_features:
+            raise ValueError(f"D2SwinTransformer: out_features must be a non-empty subset of {names}, "
+                             f"got {tuple(out_features)}")
+        if not -1 <= frozen_stages <= 4:
+            raise ValueError(f"D2SwinTransformer: frozen_stages must be in -1..4, got {frozen_stages}")
+        self._out_features = [f for f in names if f in out_features]
+        num_stages = names.index(self._out_features[-1]) + 1
+        self.frozen_stages = frozen_stages
+        self.strides = strides
+
+        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
+        num_blocks = sum(depths)
+        drop_paths = [drop_path_rate * k / max(num_blocks - 1, 1) for k in range(num_blocks)]
+        self.layers = nn.ModuleList()
+        self._out_feature_channels, self._out_feature_strides = {}, {}
+        stride = 1
+        for i in range(num_stages):
+            dim = embed_dim * 2 ** i
+            stride *= strides[i]
+            self.layers.append(SwinStage(
+                dim, depths[i], num_heads[i], window_size, mlp_ratio,
+                drop_paths[sum(depths[:i]):sum(depths[:i + 1])],
+                merge_stride=strides[i + 1] if i + 1 < num_stages else None,
+                use_checkpoint=use_checkpoint,
+            ))
+            if names[i] in self._out_features:
+                self.add_module(f"norm{i}", nn.LayerNorm(dim))
+                self._out_feature_channels[names[i]] = dim
+                self._out_feature_strides[names[i]] = stride
+
+        self.apply(self._init_weights)
+        self._freeze_stages()
+
+    @staticmethod
+    def _init_weights(m):
+        if isinstance(m, nn.Linear):
+            trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    def _frozen_modules(self):
+        if self.frozen_stages < 0:
+            return []
+        modules = [self.patch_embed]
+        for i in range(min(self.frozen_stages, len(self.layers))):
+            modules.append(self.layers[i])
+            if hasattr(self, f"norm{i}"):
+                modules.append(getattr(self, f"norm{i}"))
+        return modules
+
+    def _freeze_stages(self):
+        for module in self._frozen_modules():
+            module.eval()
+            for p in module.parameters():
+                p.requires_grad = False
+
+    def train(self, mode=True):
+        """Switch train/eval mode; frozen parts stay in eval mode (no stochastic depth there)."""
+        super().train(mode)
+        for module in self._frozen_modules():
+            module.eval()
+        return self
+
+    @property
+    def size_divisibility(self):
+        """32 (the total stride) for the standard layout; 0 when a merge has stride 1."""
+        return math.prod(self.strides) if all(s == 2 for s in self.strides[1:]) else 0
+
+    def forward(self, x):
+        """(B, C, H, W) image -> {"res2".. "res5": (B, C_i, H_i, W_i)} for the requested features."""
+        if x.dim() != 4:
+            raise ValueError(f"D2SwinTransformer takes a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
+        outputs = {}
+        x = self.patch_embed(x)
+        for i, stage in enumerate(self.layers):
+            features, x = stage(x)
+            name = f"res{i + 2}"
+            if name in self._out_features:
+                outputs[name] = getattr(self, f"norm{i}")(features).permute(0, 3, 1, 2).contiguous()
+        return outputs
+
+    def output_shape(self):
+        """Channels and stride of each returned feature."""
+        return {
+            name: ShapeSpec(channels=self._out_feature_channels[name], stride=self._out_feature_strides[name])
+            for name in self._out_features
+        }
+
+
+def swin_tiny(**kwargs):
+    """Swin-T: E=96, depths (2, 2, 6, 2), heads (3, 6, 12, 24)."""
+    return D2SwinTransformer(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), **kwargs)
+
+
+def swin_small(**kwargs):
+    """Swin-S: E=96, depths (2, 2, 18, 2), heads (3, 6, 12, 24)."""
+    return D2SwinTransformer(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24), **kwargs)
+
+
+def swin_base(**kwargs):
+    """Swin-B: E=128, depths (2, 2, 18, 2), heads (4, 8, 16, 32); pass window_size=12 for the 384 checkpoints."""
+    return D2SwinTransformer(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32), **kwargs)
+
+
+def swin_large(**kwargs):
+    """Swin-L: E=192, depths (2, 2, 18, 2), heads (6, 12, 24, 48); pass window_size=12 for the 384 checkpoints."""
+    return D2SwinTransformer(embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48), **kwargs)
