@@ -16,7 +16,7 @@ toy: setup
 
 demo: toy
 	$(PY) tools/train_net.py --config-file $(DEMO_CONFIG) train.output_dir=$(DEMO_OUT)
-	$(PY) tools/demo.py --config-file $(DEMO_CONFIG) --input "datasets/toy/ADEChallengeData2016/images/validation/*.png" \
+	$(PY) tools/demo.py --config-file $(DEMO_CONFIG) --input "datasets/toy/images/validation/*.png" \
 	    --max-images 8 --with-gt --output $(DEMO_OUT)/pictures --opts train.init_checkpoint=$(DEMO_OUT)/model_final.pth
 	@echo "pictures of predictions: $(DEMO_OUT)/pictures"
 
