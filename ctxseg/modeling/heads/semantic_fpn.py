@@ -4,6 +4,7 @@ The neck is Detectron2's own ``FPN`` (no norm, no activation, no P6); the head s
 ``SemSegFPNHead`` (same module layout and parameter names) and adds what MMSegmentation's ``FPNHead``
 has and Detectron2's lacks: ``Dropout2d`` before the classifier and a choice of loss reduction.
 """
+import math
 from typing import Dict, Optional
 
 import torch.nn as nn
@@ -13,13 +14,18 @@ from detectron2.modeling.meta_arch.semantic_seg import SemSegFPNHead
 
 from ..losses import SegmentationCrossEntropy
 
-__all__ = ["SemanticFPNHead", "build_semantic_fpn_neck"]
+__all__ = ["SemanticFPNHead", "build_semantic_fpn_neck", "fpn_feature_shapes"]
 
 
 def build_semantic_fpn_neck(bottom_up, in_features=("res2", "res3", "res4", "res5"), out_channels=256):
     """Wrap ``bottom_up`` in Detectron2's FPN the way MMSegmentation's Semantic FPN config builds it."""
     return FPN(bottom_up=bottom_up, in_features=list(in_features), out_channels=out_channels, norm="",
                top_block=None, fuse_type="sum")
+
+
+def fpn_feature_shapes(channels=256, strides=(4, 8, 16, 32)):
+    """Shapes of FPN outputs ``p2..p5`` (the head's ``input_shape``) for a LazyConfig."""
+    return {f"p{int(math.log2(s))}": ShapeSpec(channels=channels, stride=s) for s in strides}
 
 
 @SEM_SEG_HEADS_REGISTRY.register()

@@ -1,0 +1,204 @@
+"""The IIWA segmentation decoder (``GTR_DECODER3``, spec iiwa.md 6.2, our reconstruction of an unreleased module).
+
+The top backbone map becomes query tokens of width D (``query_dim``); the fused neck maps become key
+windows of width D, computed once per forward. ``depths`` blocks of Self-IIWA then MS Cross-IIWA refine
+the query; a Swin-Unet-style head (LayerNorm, Linear to ``embed_dim``, patch expansion by ``head_scale``,
+Dropout2d, 1x1 conv) predicts at stride 8 / head_scale, and an auxiliary classifier on the embedded
+query gives deep supervision (weight 0.4).
+"""
+from typing import Dict, Optional, Sequence
+
+import torch
+from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
+from einops import rearrange
+from timm.layers import trunc_normal_
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from ctxseg.layers import MultiScaleCrossIIWA, SelfIIWA, key_windows_from_memories
+
+from ..losses import SegmentationCrossEntropy
+
+__all__ = ["IIWADecoderHead", "IIWADecoderBlock"]
+
+
+class IIWADecoderBlock(nn.Module):
+    """One decoder block: Self-IIWA on the query map, then MS Cross-IIWA to the memory key windows."""
+
+    def __init__(self, dim, window_size_q, window_size_k, num_heads, qkv_bias=True, qk_scale=None, drop=0.0,
+                 attn_drop=0.0, drop_path=0.0, mlp_ratio=4.0, norm_layer=nn.LayerNorm, use_checkpoint=False):
+        super().__init__()
+        common = dict(num_heads=num_heads, qkv_bias=qkv_bias, qk_scale=qk_scale, attn_drop=attn_drop,
+                      proj_drop=drop, mlp_ratio=mlp_ratio, norm_layer=norm_layer, drop_path=drop_path)
+        self.self_attn = SelfIIWA(dim, window_size_q, **common)
+        self.cross_attn = MultiScaleCrossIIWA(dim, window_size_q, window_size_k, **common)
+        self.use_checkpoint = use_checkpoint
+
+    def forward(self, query, key_windows, key_tokens):
+        """query (B, H, W, D); key windows (B, nWk, wk0, wk1, D) and tokens (B, nWk, D) -> (B, H, W, D)."""
+        if self.use_checkpoint and torch.is_grad_enabled():
+            query = checkpoint(self.self_attn, query, use_reentrant=False)
+            return checkpoint(self.cross_attn, query, key_windows, key_tokens, use_reentrant=False)
+        return self.cross_attn(self.self_attn(query), key_windows, key_tokens)
+
+
+@SEM_SEG_HEADS_REGISTRY.register()
+class IIWADecoderHead(nn.Module):
+    """IIWA decoder: ``forward(features) -> (logits, aux)``; ``losses((logits, aux), targets)`` for training.
+
+    Defaults are the Swin-S ADE20K configuration.
+
+    Args:
+        num_classes: classes of the main and the auxiliary classifier.
+        embed_dim: width of the prediction head (E_h).
+        query_dim: width D of the query tokens, the memory windows and every IIWA layer.
+        memory_dims: channels of the memory maps ``memory_features`` (the neck's ``d_models``).
+        query_in_channels: channels of the query map (default ``2 * memory_dims[-1]``, Swin's top stage).
+        depths: blocks per layer; block count ``sum(depths)``.
+        num_heads: heads of each layer (an int for all layers).
+        window_size_q, window_size_k: query windows and memory key windows (equal in every config).
+        mlp_ratio, qkv_bias, qk_scale: IIWA layer options.
+        drop_rate: projection/MLP dropout in the IIWA layers and Dropout2d before the classifier.
+        attn_drop_rate: attention dropout of the local branches.
+        drop_path_rate: stochastic depth, linear from 0 over the blocks.
+        norm_layer: the normalisation of every token map (LayerNorm).
+        patch_norm: LayerNorm after the query projection (Swin's patch-embedding norm).
+        ape: absolute position embedding of the query; only False exists (no released config uses it).
+        head_scale: upsampling factor of the patch-expanding head (logits at stride 8 / head_scale).
+        aux_classes: classes of the auxiliary classifier; must equal ``num_classes`` (default).
+        query_feature, memory_features: keys of the feature dict (the IIWA neck's outputs).
+        ignore_value, class_weight, ohem_thresh, ohem_min_kept: cross-entropy with OHEM pixel sampling
+            (``ohem_min_kept=None`` disables it), reduced over all pixels as MMSegmentation 0.x does.
+        aux_weight: weight of the auxiliary loss.
+        align_corners: of the bilinear resize of the logits to the label size in the losses.
+        use_checkpoint: recompute each IIWA layer in the backward pass to save memory.
+    """
+
+    def __init__(self, *, num_classes: int, embed_dim: int = 384, query_dim: int = 256,
+                 memory_dims: Sequence[int] = (96, 192, 384), query_in_channels: Optional[int] = None,
+                 depths: Sequence[int] = (1, 1, 1, 1), num_heads=8, window_size_q=(8, 8), window_size_k=(8, 8),
+                 mlp_ratio: float = 4.0, qkv_bias: bool = True, qk_scale: Optional[float] = None,
+                 drop_rate: float = 0.0, attn_drop_rate: float = 0.0, drop_path_rate: float = 0.2,
+                 norm_layer=nn.LayerNorm, patch_norm: bool = True, ape: bool = False, head_scale: int = 4,
+                 aux_classes: Optional[int] = None, query_feature: str = "res5",
+                 memory_features: Sequence[str] = ("f0", "f1", "f2"), ignore_value: int = 255,
+                 class_weight: Optional[Sequence[float]] = None, ohem_thresh: Optional[float] = 0.7,
+                 ohem_min_kept: Optional[int] = 100000, aux_weight: float = 0.4, align_corners: bool = False,
+                 use_checkpoint: bool = False):
+        super().__init__()
+        memory_dims, memory_features = list(memory_dims), tuple(memory_features)
+        if len(memory_dims) != len(memory_features) or not memory_dims:
+            raise ValueError(f"IIWADecoderHead: memory_dims {memory_dims} must give one channel count per memory "
+                             f"feature {memory_features}")
+        depths = list(depths)
+        if not depths or any(not isinstance(d, int) or d < 0 for d in depths) or sum(depths) == 0:
+            raise ValueError(f"IIWADecoderHead: depths must be non-negative ints with a positive sum, got {depths}")
+        num_heads = [num_heads] * len(depths) if isinstance(num_heads, int) else list(num_heads)
+        if len(num_heads) != len(depths):
+            raise ValueError(f"IIWADecoderHead: num_heads must be an int or have one entry per layer "
+                             f"(len(depths)={len(depths)}), got {num_heads}")
+        if not isinstance(head_scale, int) or head_scale < 1:
+            raise ValueError(f"IIWADecoderHead: head_scale must be a positive int, got {head_scale!r}")
+        if ape:
+            raise ValueError("IIWADecoderHead: ape=True (absolute position embedding of the query) is not "
+                             "implemented; every released config uses ape=False")
+        aux_classes = num_classes if aux_classes is None else aux_classes
+        if aux_classes != num_classes:
+            raise ValueError(f"IIWADecoderHead: aux_classes={aux_classes} must equal num_classes={num_classes} "
+                             f"(the auxiliary loss uses the same labels)")
+        query_in_channels = 2 * memory_dims[-1] if query_in_channels is None else query_in_channels
+
+        self.num_classes = num_classes
+        self.align_corners = align_corners
+        self.query_feature = query_feature
+        self.memory_features = memory_features
+        self.query_in_channels = query_in_channels
+        self.memory_dims = memory_dims
+        self.window_size_k = window_size_k
+        self.head_scale = head_scale
+
+        self.query_proj = nn.Linear(query_in_channels, query_dim)
+        self.query_norm = norm_layer(query_dim) if patch_norm else nn.Identity()
+        self.aux_norm = norm_layer(query_dim)
+        self.aux_classifier = nn.Linear(query_dim, aux_classes)
+        self.memory_projs = nn.ModuleList(nn.Linear(m, query_dim) for m in memory_dims)
+        self.memory_norms = nn.ModuleList(norm_layer(query_dim) for _ in memory_dims)
+
+        drop_paths = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.blocks = nn.ModuleList()
+        for layer, depth in enumerate(depths):
+            for _ in range(depth):
+                self.blocks.append(IIWADecoderBlock(
+                    query_dim, window_size_q, window_size_k, num_heads[layer], qkv_bias=qkv_bias, qk_scale=qk_scale,
+                    drop=drop_rate, attn_drop=attn_drop_rate, drop_path=drop_paths[len(self.blocks)],
+                    mlp_ratio=mlp_ratio, norm_layer=norm_layer, use_checkpoint=use_checkpoint))
+
+        self.out_norm = norm_layer(query_dim)
+        self.head_proj = nn.Linear(query_dim, embed_dim)
+        self.expand = nn.Linear(embed_dim, head_scale * head_scale * embed_dim, bias=False)
+        self.expand_norm = norm_layer(embed_dim)
+        self.dropout = nn.Dropout2d(drop_rate)
+        self.classifier = nn.Conv2d(embed_dim, num_classes, kernel_size=1)
+
+        self.loss = SegmentationCrossEntropy(ignore_label=ignore_value, class_weight=class_weight, reduction="all",
+                                             ohem_thresh=ohem_thresh, ohem_min_kept=ohem_min_kept,
+                                             align_corners=align_corners)
+        self.aux_loss = SegmentationCrossEntropy(ignore_label=ignore_value, class_weight=class_weight,
+                                                 reduction="all", loss_weight=aux_weight, ohem_thresh=ohem_thresh,
+                                                 ohem_min_kept=ohem_min_kept, align_corners=align_corners)
+        self.apply(_init_weights)
+        nn.init.normal_(self.classifier.weight, mean=0.0, std=0.01)
+        nn.init.zeros_(self.classifier.bias)
+
+    def _feature(self, features, name, channels):
+        if name not in features:
+            raise KeyError(f"IIWADecoderHead: feature '{name}' missing; got features {sorted(features)}")
+        x = features[name]
+        if x.dim() != 4 or x.shape[1] != channels:
+            raise ValueError(f"IIWADecoderHead: feature '{name}' must be (B, {channels}, H, W), got {tuple(x.shape)}")
+        return x
+
+    def embed_query(self, features):
+        """The query tokens q0 (B, h, w, D) from the top map (B, query_in_channels, h, w)."""
+        top = self._feature(features, self.query_feature, self.query_in_channels)
+        return self.query_norm(self.query_proj(top.permute(0, 2, 3, 1)))
+
+    def memory_windows(self, features):
+        """Key windows (B, nWk, wk0, wk1, D) and window tokens (B, nWk, D) of all memories, once per forward."""
+        memories = []
+        for name, dim, proj, norm in zip(self.memory_features, self.memory_dims, self.memory_projs,
+                                         self.memory_norms):
+            memories.append(norm(proj(self._feature(features, name, dim).permute(0, 2, 3, 1))))
+        return key_windows_from_memories(memories, self.window_size_k)
+
+    def predict(self, query):
+        """Logits (B, num_classes, h * head_scale, w * head_scale) from the decoded query (B, h, w, D)."""
+        x = self.expand(self.head_proj(self.out_norm(query)))
+        x = rearrange(x, "b h w (p1 p2 c) -> b (h p1) (w p2) c", p1=self.head_scale, p2=self.head_scale)
+        x = self.expand_norm(x).permute(0, 3, 1, 2)
+        return self.classifier(self.dropout(x))
+
+    def forward(self, features: Dict[str, torch.Tensor]):
+        """``(logits, aux)``: (B, K, s*h, s*w) at stride 8 / head_scale and (B, K, h, w) at the query's stride."""
+        query = self.embed_query(features)
+        aux = self.aux_classifier(self.aux_norm(query)).permute(0, 3, 1, 2)
+        key_windows, key_tokens = self.memory_windows(features)
+        for block in self.blocks:
+            query = block(query, key_windows, key_tokens)
+        return self.predict(query), aux
+
+    def losses(self, outputs, targets):
+        """``{"loss_sem_seg", "loss_aux"}`` for ``(logits, aux)`` from ``forward`` and (N, H, W) int64 targets."""
+        logits, aux = outputs
+        return {"loss_sem_seg": self.loss(logits, targets), "loss_aux": self.aux_loss(aux, targets)}
+
+
+def _init_weights(module):
+    # Swin's init for the decoder's own layers and those inside the IIWA layers; bias tables keep theirs.
+    if isinstance(module, nn.Linear):
+        trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
