@@ -1,1 +1,9 @@
 """Catalog entries: importing this module registers every dataset of ctxseg."""
+from .common import (  # noqa: F401
+    UnknownDatasetError,
+    get_dataset_dicts,
+    load_sem_seg_pairs,
+    register_sem_seg_dataset,
+    registered_ctxseg_datasets,
+)
+from . import toy  # noqa: F401

@@ -1,0 +1,129 @@
+"""Plumbing shared by the catalog entries: list image/label pairs, register, look up by name."""
+import os
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+
+__all__ = [
+    "datasets_root",
+    "load_sem_seg_pairs",
+    "register_sem_seg_dataset",
+    "update_dataset_roots",
+    "get_dataset_dicts",
+    "registered_ctxseg_datasets",
+    "UnknownDatasetError",
+]
+
+_CTXSEG_DATASETS = []
+
+
+def datasets_root():
+    """The folder holding every dataset: $DETECTRON2_DATASETS, read now (default "datasets")."""
+    return os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets"))
+
+
+def _missing_folder_message(kind, folder, prepare_hint):
+    message = f"The {kind} folder {folder} does not exist."
+    if prepare_hint:
+        message += f" Prepare it with: {prepare_hint}."
+    env = os.getenv("DETECTRON2_DATASETS")
+    where = f"DETECTRON2_DATASETS={env}" if env is not None else "DETECTRON2_DATASETS is not set"
+    return message + f" Dataset roots come from $DETECTRON2_DATASETS ({where}; default 'datasets')."
+
+
+def _find_files(folder, ext):
+    found = []
+    for root, _, names in os.walk(folder):
+        found.extend(os.path.join(root, name) for name in names if name.endswith(ext))
+    return sorted(found)
+
+
+def load_sem_seg_pairs(
+    image_dir, label_dir, image_ext, label_ext, reduce_zero_label=False, prepare_hint=None
+):
+    """List (image, label) pairs as sorted Detectron2 dataset dicts.
+
+    Images are found recursively under ``image_dir`` by the suffix ``image_ext`` (".jpg", or a
+    longer suffix such as "_leftImg8bit.png"); the label of ``image_dir/a/b<image_ext>`` is
+    ``label_dir/a/b<label_ext>``. Each dict has "file_name", "sem_seg_file_name" and
+    "reduce_zero_label" (read by ``SemSegDatasetMapper``).
+
+    Args:
+        prepare_hint: the command that makes the folders, quoted when one is missing.
+    """
+    for kind, folder in (("image", image_dir), ("label", label_dir)):
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(_missing_folder_message(kind, folder, prepare_hint))
+    image_files = _find_files(image_dir, image_ext)
+    if not image_files:
+        hint = f" Prepare it with: {prepare_hint}." if prepare_hint else ""
+        raise FileNotFoundError(f"No '*{image_ext}' image found under {image_dir}.{hint}")
+
+    dataset_dicts, missing = [], []
+    for image_file in image_files:
+        stem = os.path.relpath(image_file, image_dir)[: -len(image_ext)]
+        label_file = os.path.join(label_dir, stem + label_ext)
+        if not os.path.isfile(label_file):
+            missing.append(label_file)
+        dataset_dicts.append(
+            {
+                "file_name": image_file,
+                "sem_seg_file_name": label_file,
+                "reduce_zero_label": reduce_zero_label,
+            }
+        )
+    if missing:
+        shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        hint = f" Prepare the labels with: {prepare_hint}." if prepare_hint else ""
+        raise FileNotFoundError(
+            f"{len(missing)} of {len(image_files)} images under {image_dir} have no label file "
+            f"(expected {shown}).{hint}"
+        )
+    return dataset_dicts
+
+
+def register_sem_seg_dataset(name, loader_fn, **metadata):
+    """Register ``loader_fn`` (no argument -> list of dicts) and its metadata under ``name``.
+
+    ``evaluator_type`` is set to "sem_seg". Registering a name again (a reloaded module)
+    replaces the previous entry.
+    """
+    if name in DatasetCatalog.list():
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    DatasetCatalog.register(name, loader_fn)
+    MetadataCatalog.get(name).set(evaluator_type="sem_seg", **metadata)
+    if name not in _CTXSEG_DATASETS:
+        _CTXSEG_DATASETS.append(name)
+
+
+def update_dataset_roots(name, **roots):
+    """Set path metadata (image_root, sem_seg_root, ...) of ``name`` to the roots of this load."""
+    metadata = MetadataCatalog.get(name)
+    for key, value in roots.items():
+        # Metadata refuses to change a key, but roots follow $DETECTRON2_DATASETS, which may
+        # change between registration (import) and loading.
+        metadata.__dict__[key] = value
+
+
+def registered_ctxseg_datasets():
+    """Names of the datasets ctxseg registered, in registration order."""
+    return list(_CTXSEG_DATASETS)
+
+
+class UnknownDatasetError(KeyError):
+    """A dataset name that is not in Detectron2's DatasetCatalog."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+def get_dataset_dicts(name):
+    """Load the dataset dicts of ``name``; an unknown name lists the datasets ctxseg provides."""
+    if name not in DatasetCatalog.list():
+        raise UnknownDatasetError(
+            f"Unknown dataset '{name}'. Datasets registered by ctxseg: "
+            f"{', '.join(registered_ctxseg_datasets()) or 'none'} "
+            "(import ctxseg to register them; other names must be registered with "
+            "Detectron2's DatasetCatalog)."
+        )
+    return DatasetCatalog.get(name)
