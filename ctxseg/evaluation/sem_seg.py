@@ -18,6 +18,7 @@ from detectron2.utils import comm
 from tabulate import tabulate
 
 from ..utils import atomic_write
+from .submission import write_submission_png
 
 __all__ = ["SemSegEvaluator", "segmentation_metrics"]
 
@@ -65,10 +66,13 @@ class SemSegEvaluator(DatasetEvaluator):
         output_dir: where ``sem_seg_evaluation.json`` (and the optional files) are written.
         num_classes, ignore_label, class_names: override the metadata.
         save_confusion: also write ``sem_seg_confusion.npy``.
+        submission_format: None, "cityscapes" (trainId -> labelId) or "ade20k" (class + 1): also write one
+            PNG per input ``file_name`` in ``submission_dir`` (default ``output_dir/submission``); works on
+            test sets without ground truth.
     """
 
     def __init__(self, dataset_name, output_dir=None, num_classes=None, ignore_label=None, class_names=None,
-                 save_confusion=False, distributed=True):
+                 save_confusion=False, distributed=True, submission_format=None, submission_dir=None):
         meta = MetadataCatalog.get(dataset_name)
         self.dataset_name = dataset_name
         self.class_names = list(class_names or meta.get("stuff_classes", []) or [])
@@ -82,6 +86,12 @@ class SemSegEvaluator(DatasetEvaluator):
         self.save_confusion = save_confusion
         self.distributed = distributed
         self.confusion = None
+        if submission_format not in (None, "cityscapes", "ade20k"):
+            raise ValueError(f"submission_format must be None, 'cityscapes' or 'ade20k', got '{submission_format}'")
+        if submission_format and not (submission_dir or output_dir):
+            raise ValueError("submission_format needs submission_dir or output_dir")
+        self.submission_format = submission_format
+        self.submission_dir = submission_dir or (output_dir and os.path.join(output_dir, "submission"))
 
     def reset(self):
         """Start a new evaluation."""
@@ -90,9 +100,11 @@ class SemSegEvaluator(DatasetEvaluator):
     def process(self, inputs, outputs):
         """Accumulate one batch of predictions against the inputs' ground truth."""
         for sample, output in zip(inputs, outputs):
+            prediction = output["sem_seg"].argmax(dim=0)
+            if self.submission_format:
+                write_submission_png(prediction, sample["file_name"], self.submission_dir, self.submission_format)
             if "sem_seg" not in sample:
                 continue
-            prediction = output["sem_seg"].argmax(dim=0)
             self.add(prediction, sample["sem_seg"].to(prediction.device))
 
     def add(self, prediction, ground_truth):

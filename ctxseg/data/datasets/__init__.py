@@ -7,3 +7,4 @@ from .common import (  # noqa: F401
     registered_ctxseg_datasets,
 )
 from . import toy  # noqa: F401
+from . import ade20k, cityscapes, pascal_context  # noqa: F401,E402
