@@ -1,7 +1,7 @@
 """A tiny, fast variant of the toy quick-start config for tests (64x64 crops, narrow FPN, few iterations)."""
 from ...configs.toy.fpn_r18_toy import dataloader, lr_multiplier, model, optimizer, train  # noqa: F401
 
-model.backbone.out_channels = 16
+model.backbone.out_channels = 16  # narrower still than the toy config
 model.head.conv_dims = 16
 dataloader.train.total_batch_size = 2
 dataloader.train.num_workers = 0

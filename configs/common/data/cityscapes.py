@@ -8,14 +8,7 @@ for IIWA's first stage, which trains on ``COARSE_TRAIN`` + fine train). Model se
 For the test server set ``dataloader.test.dataset.name = "cityscapes_fine_sem_seg_test"`` and
 ``dataloader.evaluator.submission_format = "cityscapes"``.
 """
-from detectron2.config import LazyCall as L
-from detectron2.data import build_detection_test_loader, build_detection_train_loader
-from detectron2.data.transforms import RandomFlip
-from omegaconf import OmegaConf
-
-from ctxseg.data import (PadToSize, PhotometricDistortion, RandomCropCategoryRatio, RandomRatioResize,
-                         ResizeKeepRatio, SemSegDatasetMapper, get_dataset_dicts)
-from ctxseg.evaluation import SemSegEvaluator
+from .semseg_pipeline import semseg_dataloader
 
 NUM_CLASSES = 19
 IGNORE_LABEL = 255
@@ -29,34 +22,6 @@ COARSE_TRAIN = "cityscapes_coarse_sem_seg_train_extra"
 CITYSCAPES_CLASS_WEIGHTS = [0.8373, 0.918, 0.866, 1.0345, 1.0166, 0.9969, 0.9754, 1.0489, 0.8786, 1.0023, 0.9539,
                             0.9843, 1.1116, 0.9037, 1.0865, 1.0955, 1.0865, 1.1529, 1.0507]
 
-dataloader = OmegaConf.create()
-dataloader.train = L(build_detection_train_loader)(
-    dataset=L(get_dataset_dicts)(name="cityscapes_fine_sem_seg_train"),
-    mapper=L(SemSegDatasetMapper)(
-        is_train=True,
-        augmentations=[
-            L(RandomRatioResize)(base_scale=BASE_SCALE, ratio_range=(0.5, 2.0)),
-            L(RandomCropCategoryRatio)(crop_size=CROP_SIZE, cat_max_ratio=0.75, ignore_label=IGNORE_LABEL),
-            L(RandomFlip)(horizontal=True),
-            L(PhotometricDistortion)(),
-            L(PadToSize)(size=CROP_SIZE, ignore_label=IGNORE_LABEL),
-        ],
-        num_classes=NUM_CLASSES,
-        ignore_label=IGNORE_LABEL,
-    ),
-    total_batch_size=16,  # global: 2 per GPU x 8 GPUs
-    aspect_ratio_grouping=False,
-    num_workers=4,
-)
-dataloader.test = L(build_detection_test_loader)(
-    dataset=L(get_dataset_dicts)(name="cityscapes_fine_sem_seg_val"),
-    mapper=L(SemSegDatasetMapper)(
-        is_train=False,
-        augmentations=[L(ResizeKeepRatio)(base_scale=BASE_SCALE)],
-        num_classes=NUM_CLASSES,
-        ignore_label=IGNORE_LABEL,
-    ),
-    num_workers=4,
-)
-dataloader.evaluator = L(SemSegEvaluator)(dataset_name="${..test.dataset.name}",
-                                          output_dir="${train.output_dir}/inference")
+dataloader = semseg_dataloader("cityscapes_fine_sem_seg_train", "cityscapes_fine_sem_seg_val",
+                               NUM_CLASSES, CROP_SIZE, BASE_SCALE, ratio_range=(0.5, 2.0),
+                               ignore_label=IGNORE_LABEL, batch_size=16, num_workers=4)  # 16 in all: 2 per GPU x 8 GPUs
