@@ -41,6 +41,9 @@ class SemanticFPNHead(SemSegFPNHead):
         super().__init__(input_shape=input_shape, num_classes=num_classes, conv_dims=conv_dims,
                          common_stride=common_stride, loss_weight=1.0, norm=norm, ignore_value=ignore_value)
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+        # MMSegmentation's classifier init (Detectron2's MSRA fill starts from very large logits).
+        nn.init.normal_(self.predictor.weight, 0.0, 0.01)
+        nn.init.zeros_(self.predictor.bias)
         self.loss = loss if loss is not None else SegmentationCrossEntropy(ignore_label=ignore_value)
 
     def layers(self, features):

@@ -1,0 +1,97 @@
+"""The Swin LazyConfig pieces (configs/common/models/swin.py) and the Semantic FPN + tiny Swin toy config."""
+import math
+import os
+
+import pytest
+import torch
+from detectron2.config import LazyConfig, instantiate
+from fvcore.nn import parameter_count
+
+from ctxseg.modeling.backbone.swin import D2SwinTransformer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SWIN_CONFIG = os.path.join(ROOT, "configs", "common", "models", "swin.py")
+TOY_CONFIG = os.path.join(ROOT, "configs", "toy", "fpn_swin_toy.py")
+
+# name: (E, depths, heads, window) from spec swin.md; B and L with the window of their 384 22k checkpoints.
+VARIANTS = {
+    "SWIN_T": (96, [2, 2, 6, 2], [3, 6, 12, 24], 7),
+    "SWIN_S": (96, [2, 2, 18, 2], [3, 6, 12, 24], 7),
+    "SWIN_B": (128, [2, 2, 18, 2], [4, 8, 16, 32], 12),
+    "SWIN_L": (192, [2, 2, 18, 2], [6, 12, 24, 48], 12),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_swin_pieces_have_the_spec_dimensions(name):
+    piece = getattr(LazyConfig.load(SWIN_CONFIG), name)
+    assert (piece.embed_dim, list(piece.depths), list(piece.num_heads), piece.window_size) == VARIANTS[name]
+    assert piece.drop_path_rate == 0.3 and "strides" not in piece  # the standard layout by default
+
+
+def test_swin_s_piece_builds_with_the_spec_parameter_count():
+    # Swin-B and Swin-L (86.88 M, 195.20 M) are built from these pieces in tests/test_iiwa_configs.py.
+    backbone = instantiate(LazyConfig.load(SWIN_CONFIG).SWIN_S)
+    assert isinstance(backbone, D2SwinTransformer)
+    assert round(parameter_count(backbone)[""] / 1e6, 2) == 48.84
+    shapes = backbone.output_shape()
+    assert [shapes[f].stride for f in ("res2", "res3", "res4", "res5")] == [4, 8, 16, 32]
+
+
+def test_swin_piece_in_the_dilated_layout():
+    piece = LazyConfig.load(SWIN_CONFIG).SWIN_T
+    piece.strides = (4, 2, 1, 1)
+    piece.drop_path_rate = 0.0
+    backbone = instantiate(piece).eval()
+    shapes = backbone.output_shape()
+    assert [shapes[f].stride for f in ("res2", "res3", "res4", "res5")] == [4, 8, 8, 8]
+    with torch.no_grad():
+        out = backbone(torch.zeros(1, 3, 64, 96))
+    assert [tuple(out[f].shape) for f in ("res2", "res3", "res4", "res5")] == [
+        (1, 96, 16, 24), (1, 192, 8, 12), (1, 384, 8, 12), (1, 768, 8, 12)]
+
+
+def synthetic_batch(n, h, w, num_classes, seed=0):
+    """Mapped training samples: images of 8x8 blocks labelled by their red value, with an ignored band."""
+    g = torch.Generator().manual_seed(seed)
+    samples = []
+    for _ in range(n):
+        blocks = torch.randint(0, 256, (3, h // 8, w // 8), generator=g)
+        image = blocks.repeat_interleave(8, dim=1).repeat_interleave(8, dim=2).float()
+        label = (image[0].long() * num_classes) // 256
+        label[-4:] = 255
+        samples.append({"image": image, "sem_seg": label})
+    return samples
+
+
+def test_toy_config_builds_a_tiny_swin_under_semantic_fpn():
+    cfg = LazyConfig.load(TOY_CONFIG)
+    model = instantiate(cfg.model)
+    bottom_up = model.backbone.bottom_up
+    assert isinstance(bottom_up, D2SwinTransformer)
+    assert [bottom_up.output_shape()[f].channels for f in ("res2", "res3", "res4", "res5")] == [32, 64, 128, 256]
+    assert model.size_divisibility == 32 and model.num_classes == 7
+    assert parameter_count(model)[""] < 3_000_000
+    cfg.optimizer.params.model = model
+    groups = {n: g["weight_decay"] for g in instantiate(cfg.optimizer).param_groups for n in g["param_names"]}
+    assert groups["backbone.bottom_up.layers.0.blocks.0.attn.relative_position_bias_table"] == 0.0
+    assert groups["backbone.bottom_up.norm0.weight"] == 0.0
+    assert groups["backbone.bottom_up.layers.0.blocks.0.attn.qkv.weight"] == pytest.approx(1e-4)
+
+
+def test_toy_config_loss_decreases_on_a_fixed_batch():
+    cfg = LazyConfig.load(TOY_CONFIG)
+    torch.manual_seed(0)
+    model = instantiate(cfg.model).train()
+    cfg.optimizer.params.model = model
+    optimizer = instantiate(cfg.optimizer)  # at the base lr: the warm-up would hide a few steps
+    samples = synthetic_batch(2, 64, 64, cfg.model.num_classes)
+    history = []
+    for _ in range(6):
+        loss = model(samples)["loss_sem_seg"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history.append(loss.item())
+    assert all(math.isfinite(x) for x in history)
+    assert history[-1] < 0.7 * history[0], history
