@@ -174,3 +174,19 @@ def test_browse_dataset(datasets, tmp_path):
                         "dataloader.train.mapper.augmentations.4.size=[32,32]"]) == 0
     (picture,) = os.listdir(tmp_path / "b")
     assert Image.open(tmp_path / "b" / picture).size == (32, 32)
+
+
+def test_ade20k_test_release_entry(tmp_path, monkeypatch):
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="release_test"):
+        get_dataset_dicts("ade20k_sem_seg_test")
+    folder = tmp_path / "ADEChallengeData2016" / "release_test" / "testing"
+    folder.mkdir(parents=True)
+    for i in (2, 1):
+        Image.fromarray(np.full((6, 8, 3), 40 * i, np.uint8)).save(folder / f"ADE_test_0000000{i}.jpg")
+    dicts = get_dataset_dicts("ade20k_sem_seg_test")
+    assert [os.path.basename(d["file_name"]) for d in dicts] == ["ADE_test_00000001.jpg", "ADE_test_00000002.jpg"]
+    assert all("sem_seg_file_name" not in d for d in dicts)
+    sample = SemSegDatasetMapper(False, [], num_classes=150)(dicts[0])
+    assert sample["image"].shape == (3, 6, 8) and "sem_seg" not in sample
+    assert MetadataCatalog.get("ade20k_sem_seg_test").ignore_label == 255

@@ -9,6 +9,9 @@ Layout under ``$DETECTRON2_DATASETS``::
 ``ade20k_sem_seg_train/val`` are Detectron2's own names, re-registered here with the palette and the
 ctxseg loader; they read ``annotations_detectron2/`` (``tools/prepare_ade20k.py``).
 ``ade20k_raw_sem_seg_train/val`` read the raw ``annotations/`` and reduce the zero label on load.
+``ade20k_sem_seg_test`` lists the 3,352 test images of the separate test release
+(``ADEChallengeData2016/release_test/testing/*.jpg``, no labels): evaluate it with
+``dataloader.evaluator.submission_format = "ade20k"`` to write the server's PNGs.
 """
 import functools
 import os
@@ -18,7 +21,8 @@ from detectron2.data.datasets.builtin_meta import ADE20K_SEM_SEG_CATEGORIES
 from .common import datasets_root, load_sem_seg_pairs, register_sem_seg_dataset, update_dataset_roots
 from .palette import bit_palette
 
-__all__ = ["ADE20K_CLASSES", "ADE20K_COLORS", "ADE20K_SPLITS", "PREPARE_HINT", "ade20k_root", "load_ade20k"]
+__all__ = ["ADE20K_CLASSES", "ADE20K_COLORS", "ADE20K_SPLITS", "PREPARE_HINT", "ade20k_root", "load_ade20k",
+           "load_ade20k_test"]
 
 ADE20K_CLASSES = list(ADE20K_SEM_SEG_CATEGORIES)
 ADE20K_COLORS = bit_palette(len(ADE20K_CLASSES))
@@ -53,6 +57,14 @@ def load_ade20k(name):
                               prepare_hint=hint)
 
 
+def load_ade20k_test():
+    """Dataset dicts of the unlabelled test release (images only)."""
+    image_dir = os.path.join(ade20k_root(), "release_test", "testing")
+    update_dataset_roots("ade20k_sem_seg_test", image_root=image_dir)
+    return load_sem_seg_pairs(image_dir, None, ".jpg", None,
+                              prepare_hint="unzip release_test.zip into ADEChallengeData2016/")
+
+
 def _register_all_ade20k():
     for name in ADE20K_SPLITS:
         image_dir, label_dir = _split_dirs(name)
@@ -66,6 +78,14 @@ def _register_all_ade20k():
             image_root=image_dir,
             sem_seg_root=label_dir,
         )
+    register_sem_seg_dataset(
+        "ade20k_sem_seg_test",
+        load_ade20k_test,
+        stuff_classes=list(ADE20K_CLASSES),
+        stuff_colors=[list(c) for c in ADE20K_COLORS],
+        ignore_label=255,
+        image_root=os.path.join(ade20k_root(), "release_test", "testing"),
+    )
 
 
 _register_all_ade20k()

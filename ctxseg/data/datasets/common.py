@@ -45,19 +45,22 @@ def load_sem_seg_pairs(
     Images are found recursively under ``image_dir`` by the suffix ``image_ext`` (".jpg", or a
     longer suffix such as "_leftImg8bit.png"); the label of ``image_dir/a/b<image_ext>`` is
     ``label_dir/a/b<label_ext>``. Each dict has "file_name", "sem_seg_file_name" and
-    "reduce_zero_label" (read by ``SemSegDatasetMapper``).
+    "reduce_zero_label" (read by ``SemSegDatasetMapper``). With ``label_dir`` None (a test set
+    without public labels) the dicts have only "file_name".
 
     Args:
         prepare_hint: the command that makes the folders, quoted when one is missing.
     """
     for kind, folder in (("image", image_dir), ("label", label_dir)):
-        if not os.path.isdir(folder):
+        if folder is not None and not os.path.isdir(folder):
             raise FileNotFoundError(_missing_folder_message(kind, folder, prepare_hint))
     image_files = _find_files(image_dir, image_ext)
     if not image_files:
         hint = f" Prepare it with: {prepare_hint}." if prepare_hint else ""
         raise FileNotFoundError(f"No '*{image_ext}' image found under {image_dir}.{hint}")
 
+    if label_dir is None:
+        return [{"file_name": image_file} for image_file in image_files]
     dataset_dicts, missing = [], []
     for image_file in image_files:
         stem = os.path.relpath(image_file, image_dir)[: -len(image_ext)]
