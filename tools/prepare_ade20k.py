@@ -8,7 +8,6 @@ Reads ``ROOT/annotations/{training,validation}/ADE_*.png`` (0 unlabelled, 1..150
 Idempotent (up-to-date outputs are skipped, unchanged bytes never rewritten), atomic per file.
 The ``ade20k_raw_sem_seg_*`` entries need no preparation: they reduce the zero label on load.
 """
-import argparse
 import os
 import sys
 
@@ -17,7 +16,7 @@ import numpy as np
 import ctxseg  # noqa: F401
 from ctxseg.data.datasets.ade20k import ade20k_root
 from ctxseg.data.datasets.preparation import (PreparationError, check_count, encode_label, is_up_to_date,
-                                              read_label_png, run_tasks, summarize, write_if_changed)
+    preparation_parser, read_label_png, run_tasks, summarize, write_if_changed)
 
 EXPECTED = {"training": 20210, "validation": 2000}
 
@@ -63,12 +62,7 @@ def list_tasks(root, split, allow_partial):
 
 def parse_args(argv=None):
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--root", default=None, help="ADEChallengeData2016 folder "
-                        "(default: $DETECTRON2_DATASETS/ADEChallengeData2016)")
-    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
-    parser.add_argument("--allow-partial", action="store_true", help="convert a tree with fewer files than the "
-                        "official release (warn instead of failing)")
+    parser = preparation_parser(__doc__.split("\n")[0], "ADEChallengeData2016 folder (default: $DETECTRON2_DATASETS/ADEChallengeData2016)")
     return parser.parse_args(argv)
 
 

@@ -8,7 +8,6 @@ Fine: ``gtFine/{train,val,test}/<city>/*_gtFine_polygons.json`` -> ``*_gtFine_la
 -> ``*_gtCoarse_labelTrainIds.png`` (``cityscapes_coarse_sem_seg_train_extra``, IIWA's coarse stage).
 Idempotent (up-to-date outputs skipped, unchanged bytes never rewritten), atomic per file.
 """
-import argparse
 import io
 import os
 import sys
@@ -19,8 +18,8 @@ from cityscapesscripts.helpers.labels import name2label
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
 
 from ctxseg.data.datasets.cityscapes import cityscapes_root
-from ctxseg.data.datasets.preparation import (PreparationError, check_count, is_up_to_date, run_tasks, summarize,
-                                              write_if_changed)
+from ctxseg.data.datasets.preparation import (PreparationError, check_count, is_up_to_date,
+    preparation_parser, run_tasks, summarize, write_if_changed)
 
 # (annotation folder, split) -> official number of polygon files
 EXPECTED = {("gtFine", "train"): 2975, ("gtFine", "val"): 500, ("gtFine", "test"): 1525,
@@ -79,12 +78,8 @@ def list_tasks(root, annotations, split, allow_partial):
 
 def parse_args(argv=None):
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--root", default=None, help="cityscapes folder (default: $DETECTRON2_DATASETS/cityscapes)")
+    parser = preparation_parser(__doc__.split("\n")[0], "cityscapes folder (default: $DETECTRON2_DATASETS/cityscapes)")
     parser.add_argument("--coarse", action="store_true", help="also convert gtCoarse/train_extra")
-    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
-    parser.add_argument("--allow-partial", action="store_true", help="convert a tree with fewer files than the "
-                        "official release (warn instead of failing)")
     return parser.parse_args(argv)
 
 

@@ -14,7 +14,6 @@ the 459 classes) and an RLE ``segmentation``), decoded with pycocotools, and ``R
 
 The JSON's ``phase`` chooses the split of both. Idempotent and atomic per file.
 """
-import argparse
 import json
 import os
 import sys
@@ -26,8 +25,8 @@ from pycocotools import mask as mask_utils
 
 import ctxseg  # noqa: F401
 from ctxseg.data.datasets.pascal_context import context459_to_59, pascal_context_root
-from ctxseg.data.datasets.preparation import (PreparationError, check_count, encode_label, is_up_to_date, run_tasks,
-                                              summarize, write_if_changed)
+from ctxseg.data.datasets.preparation import (PreparationError, check_count, encode_label, is_up_to_date,
+    preparation_parser, run_tasks, summarize, write_if_changed)
 
 EXPECTED = {"training": 4996, "validation": 5104}
 PHASES = {"train": "training", "val": "validation"}
@@ -122,12 +121,8 @@ def split_images(items, allow_partial):
 
 def parse_args(argv=None):
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--root", default=None, help="VOC2010 folder (default: $DETECTRON2_DATASETS/VOCdevkit/VOC2010)")
+    parser = preparation_parser(__doc__.split("\n")[0], "VOC2010 folder (default: $DETECTRON2_DATASETS/VOCdevkit/VOC2010)")
     parser.add_argument("--only", choices=("59", "459"), default=None, help="prepare one variant only")
-    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
-    parser.add_argument("--allow-partial", action="store_true", help="convert a tree with fewer images than the "
-                        "official release (warn instead of failing)")
     return parser.parse_args(argv)
 
 
