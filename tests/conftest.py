@@ -6,3 +6,20 @@ import torch
 
 # Two cores on the CI machines; more threads only add contention.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_TOY_CONFIG = os.path.join(ROOT, "tests", "configs", "tiny_toy.py")
+
+
+@pytest.fixture(scope="session")
+def toy_root(tmp_path_factory):
+    """A DETECTRON2_DATASETS folder holding a small toy dataset (8 train, 3 val images of 64x80)."""
+    root = tmp_path_factory.mktemp("datasets")
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_toy_dataset.py"), "--out", str(root / "toy"),
+                    "--train", "8", "--val", "3", "--size", "64", "80"], check=True, capture_output=True)
+    return str(root)

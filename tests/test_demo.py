@@ -3,19 +3,18 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
 import cv2
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = os.path.join(ROOT, "tests", "configs", "tiny_toy.py")
+from .conftest import ROOT
+from .conftest import TINY_TOY_CONFIG as CONFIG
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("datasets")
-    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_toy_dataset.py"), "--out", str(root / "toy"),
-                    "--train", "2", "--val", "3", "--size", "64", "80"], check=True, capture_output=True)
-    return root
+def toy(toy_root):
+    return Path(toy_root)
 
 
 def run_demo(toy, *args):

@@ -11,16 +11,8 @@ from detectron2.config import LazyConfig
 
 from ctxseg.engine import SegTrainer, WarmupPolyScheduler, do_train, eval_only, launch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = os.path.join(ROOT, "tests", "configs", "tiny_toy.py")
-
-
-@pytest.fixture(scope="module")
-def toy_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("datasets")
-    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_toy_dataset.py"), "--out", str(root / "toy"),
-                    "--train", "8", "--val", "3", "--size", "64", "80"], check=True, capture_output=True)
-    return str(root)
+from .conftest import ROOT
+from .conftest import TINY_TOY_CONFIG as CONFIG
 
 
 def load_cfg(output_dir, *overrides):
