@@ -4,7 +4,6 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_CONFIG ?= configs/toy/fpn_r18_toy.py
 DEMO_OUT ?= output/demo
-JOBS ?= 2
 
 .PHONY: setup demo test toy clean
 
