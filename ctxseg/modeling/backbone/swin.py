@@ -17,7 +17,7 @@ from timm.layers import DropPath, Mlp, trunc_normal_
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 
-from ctxseg.layers import pad_to_multiple, window_merge, window_partition
+from ctxseg.layers import init_linear_and_layernorm, pad_to_multiple, window_merge, window_partition
 
 __all__ = ["WindowAttention", "SwinBlock", "PatchMerging", "PatchEmbed", "SwinStage", "D2SwinTransformer",
            "relative_position_index", "shifted_window_mask", "swin_tiny", "swin_small", "swin_base",
@@ -239,18 +239,8 @@ class D2SwinTransformer(Backbone):
                 self._out_feature_channels[names[i]] = dim
                 self._out_feature_strides[names[i]] = stride
 
-        self.apply(self._init_weights)
+        self.apply(init_linear_and_layernorm)
         self._freeze_stages()
-
-    @staticmethod
-    def _init_weights(m):
-        if isinstance(m, nn.Linear):
-            trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
     def _frozen_modules(self):
         if self.frozen_stages < 0:

@@ -11,11 +11,10 @@ from typing import Dict, Optional, Sequence
 import torch
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 from einops import rearrange
-from timm.layers import trunc_normal_
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ctxseg.layers import MultiScaleCrossIIWA, SelfIIWA, key_windows_from_memories
+from ctxseg.layers import MultiScaleCrossIIWA, SelfIIWA, init_linear_and_layernorm, key_windows_from_memories
 
 from ..losses import SegmentationCrossEntropy
 
@@ -146,7 +145,8 @@ class IIWADecoderHead(nn.Module):
         self.aux_loss = SegmentationCrossEntropy(ignore_label=ignore_value, class_weight=class_weight,
                                                  reduction="all", loss_weight=aux_weight, ohem_thresh=ohem_thresh,
                                                  ohem_min_kept=ohem_min_kept, align_corners=align_corners)
-        self.apply(_init_weights)
+        # Swin's init for the decoder's own layers and those inside the IIWA layers; bias tables keep theirs.
+        self.apply(init_linear_and_layernorm)
         nn.init.normal_(self.classifier.weight, mean=0.0, std=0.01)
         nn.init.zeros_(self.classifier.bias)
 
@@ -191,14 +191,3 @@ class IIWADecoderHead(nn.Module):
         """``{"loss_sem_seg", "loss_aux"}`` for ``(logits, aux)`` from ``forward`` and (N, H, W) int64 targets."""
         logits, aux = outputs
         return {"loss_sem_seg": self.loss(logits, targets), "loss_aux": self.aux_loss(aux, targets)}
-
-
-def _init_weights(module):
-    # Swin's init for the decoder's own layers and those inside the IIWA layers; bias tables keep theirs.
-    if isinstance(module, nn.Linear):
-        trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
