@@ -72,3 +72,10 @@ def test_pixel_accuracy_ignores_ignored_pixels():
     targets = torch.tensor([[[0, 1], [255, 1]]])
     logits = F.one_hot(torch.tensor([[[0, 0], [1, 1]]]), 2).permute(0, 3, 1, 2).float()
     assert pixel_accuracy(logits, targets).item() == pytest.approx(200 / 3)
+
+
+def test_ohem_arguments_are_checked():
+    with pytest.raises(TypeError, match="ohem_min_kept must be an int or None"):
+        SegmentationCrossEntropy(ohem_min_kept="None")
+    with pytest.raises(TypeError, match="ohem_thresh must be a number"):
+        SegmentationCrossEntropy(ohem_thresh="0.7", ohem_min_kept=10)

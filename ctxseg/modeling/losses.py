@@ -68,6 +68,11 @@ class SegmentationCrossEntropy(nn.Module):
         super().__init__()
         if reduction not in ("valid", "all"):
             raise ValueError(f"reduction must be 'valid' or 'all', got '{reduction}'")
+        # A config override "None" arrives as a string: say so instead of failing inside the sampler.
+        if ohem_min_kept is not None and (isinstance(ohem_min_kept, bool) or not isinstance(ohem_min_kept, int)):
+            raise TypeError(f"ohem_min_kept must be an int or None (null in overrides), got {ohem_min_kept!r}")
+        if ohem_thresh is not None and not isinstance(ohem_thresh, (int, float)):
+            raise TypeError(f"ohem_thresh must be a number or None (null in overrides), got {ohem_thresh!r}")
         self.ignore_label = ignore_label
         self.reduction = reduction
         self.loss_weight = loss_weight
