@@ -2,7 +2,7 @@
 # `make test` runs the test suite. Both set up .venv first (fast when already set up).
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEMO_CONFIG ?= configs/toy/fpn_r18_toy.py
+DEMO_CONFIG ?= configs/toy/iiwa_swin_toy.py
 DEMO_OUT ?= output/demo
 
 .PHONY: setup demo test toy clean
