@@ -6,8 +6,7 @@ then poly 0.95, 8 GPUs x 2 images, sliding-window test 512x512 stride 384, singl
 """
 from .....configs.common.data.ade20k import NUM_CLASSES, dataloader  # noqa: F401
 from .....configs.common.models.iiwa import model
-from .....configs.common.optim import SWIN_CUSTOM_KEYS
-from .....configs.common.optim import AdamW as optimizer
+from .....configs.common.optim import SwinAdamW as optimizer  # noqa: F401 (lr 6e-5, decay 0.01, Swin keys)
 from .....configs.common.schedule import lr_multiplier
 from .....configs.common.train import train
 
@@ -17,10 +16,6 @@ model.crop_size = (512, 512)
 model.stride = (384, 384)
 
 dataloader.train.total_batch_size = 16
-
-optimizer.lr = 6e-5
-optimizer.weight_decay = 0.01
-optimizer.params.custom_keys = SWIN_CUSTOM_KEYS
 
 lr_multiplier.warmup_iters = 1500
 lr_multiplier.warmup_ratio = 1e-7

@@ -13,8 +13,7 @@ model.tta_flip=True.
 """
 from .....configs.common.data.cityscapes import CITYSCAPES_CLASS_WEIGHTS, NUM_CLASSES, dataloader  # noqa: F401
 from .....configs.common.models.iiwa import model
-from .....configs.common.optim import SWIN_CUSTOM_KEYS
-from .....configs.common.optim import AdamW as optimizer
+from .....configs.common.optim import SwinAdamW as optimizer  # noqa: F401 (lr 6e-5, decay 0.01, Swin keys)
 from .....configs.common.schedule import lr_multiplier
 from .....configs.common.train import train
 
@@ -26,10 +25,6 @@ model.crop_size = (512, 1024)
 model.stride = (256, 512)
 
 dataloader.train.total_batch_size = 16
-
-optimizer.lr = 6e-5
-optimizer.weight_decay = 0.01
-optimizer.params.custom_keys = SWIN_CUSTOM_KEYS
 
 lr_multiplier.warmup_iters = 1000
 lr_multiplier.warmup_ratio = 1e-6

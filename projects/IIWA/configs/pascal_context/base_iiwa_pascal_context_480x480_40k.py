@@ -7,8 +7,7 @@ numbers single scale (spec quirk 21); single scale: model.tta_scales=None model.
 """
 from .....configs.common.data.pascal_context_59 import NUM_CLASSES, TTA_RATIOS, dataloader  # noqa: F401
 from .....configs.common.models.iiwa import model
-from .....configs.common.optim import SWIN_CUSTOM_KEYS
-from .....configs.common.optim import AdamW as optimizer
+from .....configs.common.optim import SwinAdamW as optimizer  # noqa: F401 (lr 6e-5, decay 0.01, Swin keys)
 from .....configs.common.schedule import lr_multiplier
 from .....configs.common.train import train
 
@@ -21,10 +20,6 @@ model.tta_scales = TTA_RATIOS
 model.tta_flip = True
 
 dataloader.train.total_batch_size = 32
-
-optimizer.lr = 6e-5
-optimizer.weight_decay = 0.01
-optimizer.params.custom_keys = SWIN_CUSTOM_KEYS
 
 lr_multiplier.warmup_iters = 750
 lr_multiplier.warmup_ratio = 1e-6
