@@ -1,4 +1,6 @@
 """Optimizers. Parameter groups follow MMCV's name rule (first longest matching key decides)."""
+import copy
+
 import torch
 from detectron2.config import LazyCall as L
 
@@ -22,11 +24,5 @@ SWIN_CUSTOM_KEYS = {
 
 # MMSegmentation's Swin recipe, which the IIWA configs use (spec iiwa.md 5.1, 5.6): AdamW 6e-5, decay 0.01,
 # none on norms and position tables. Configs add their backbone ``lr_mult`` key to ``params.custom_keys``.
-SwinAdamW = L(torch.optim.AdamW)(
-    params=L(param_groups_by_name)(base_lr="${..lr}", weight_decay="${..weight_decay}",
-                                   custom_keys=SWIN_CUSTOM_KEYS),
-    lr=6e-5,
-    betas=(0.9, 0.999),
-    eps=1e-8,
-    weight_decay=0.01,
-)
+SwinAdamW = copy.deepcopy(AdamW)
+SwinAdamW.params.custom_keys = SWIN_CUSTOM_KEYS
