@@ -22,6 +22,8 @@ from ctxseg.data import AlignResize, PadToSize, RandomCropCategoryRatio, ResizeK
 from ctxseg.engine import do_train
 from ctxseg.modeling.backbone.context_cluster import Cluster, D2ContextCluster
 
+from .synthetic import synthetic_batch, train_on_fixed_batch
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COC_DIR = os.path.join("projects", "ContextCluster", "configs", "ade20k")
 VARIANTS = [(size, proposals) for size in ("small", "medium") for proposals in (4, 25, 49)]
@@ -34,16 +36,9 @@ def load_coc(size, proposals):
     return LazyConfig.load(os.path.join(ROOT, COC_DIR, f"fpn_coc_{size}_{proposals}_512x512_80k.py"))
 
 
-def synthetic_batch(n=2, h=64, w=64, num_classes=150, seed=0):
-    """Mapped training samples (float32 images, as PadToSize makes them), labels with an ignored band."""
-    g = torch.Generator().manual_seed(seed)
-    samples = []
-    for _ in range(n):
-        image = torch.randint(0, 256, (3, h, w), generator=g).float()
-        label = (image[0].long() * num_classes) // 256
-        label[-8:] = 255
-        samples.append({"image": image, "sem_seg": label})
-    return samples
+def pixel_noise_batch(num_classes=150):
+    """Two 64x64 samples of per-pixel random colours (labels by red value, last 8 rows ignored)."""
+    return synthetic_batch(2, 64, 64, num_classes, block=1, ignored_rows=8)
 
 
 # ---- the six ADE20K configs -----------------------------------------------------------------------
@@ -116,7 +111,7 @@ def test_one_training_iteration_at_64x64(size, proposals):
     for group in optimizer.param_groups:
         group["lr"] *= schedule(0.0)
 
-    losses = model(synthetic_batch())
+    losses = model(pixel_noise_batch())
     assert set(losses) == {"loss_sem_seg"} and torch.isfinite(losses["loss_sem_seg"])
     before = model.sem_seg_head.predictor.weight.detach().clone()
     layer_scale = model.backbone.bottom_up.network[0][0].layer_scale_1.detach().clone()
@@ -131,20 +126,8 @@ def test_one_training_iteration_at_64x64(size, proposals):
 # ---- the toy config ----------------------------------------------------------------------------------
 
 def test_toy_config_loss_decreases_on_a_fixed_batch():
-    cfg = LazyConfig.load(TOY_CONFIG)
-    torch.manual_seed(0)
-    model = instantiate(cfg.model).train()
+    model, history = train_on_fixed_batch(TOY_CONFIG, steps=6, block=1, ignored_rows=8)
     assert isinstance(model.backbone.bottom_up, D2ContextCluster)
-    cfg.optimizer.params.model = model
-    optimizer = instantiate(cfg.optimizer)  # at the base lr: the warm-up would hide a few steps
-    samples = synthetic_batch(n=2, h=64, w=64, num_classes=cfg.model.num_classes)
-    history = []
-    for _ in range(6):
-        loss = model(samples)["loss_sem_seg"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        history.append(loss.item())
     assert all(math.isfinite(x) for x in history)
     assert history[-1] < 0.99 * history[0], history  # from ln(7): the classifier starts at N(0, 0.01)
 

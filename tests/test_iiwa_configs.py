@@ -11,6 +11,8 @@ from fvcore.nn import parameter_count
 from ctxseg.modeling.backbone.swin import D2SwinTransformer
 from ctxseg.modeling.heads import IIWADecoderHead, IIWAFusionNeck
 
+from .synthetic import synthetic_batch, train_on_fixed_batch
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IIWA_DIR = os.path.join(ROOT, "projects", "IIWA", "configs")
 TOY_CONFIG = os.path.join(ROOT, "configs", "toy", "iiwa_swin_toy.py")
@@ -80,19 +82,6 @@ def load(name):
 def group_of(optimizer):
     """Parameter name -> (lr, weight decay) of its optimiser group."""
     return {n: (g["lr"], g["weight_decay"]) for g in optimizer.param_groups for n in g["param_names"]}
-
-
-def synthetic_batch(n, h, w, num_classes, seed=0):
-    """Mapped training samples: uint8-range images of 8x8 blocks labelled by their red value."""
-    g = torch.Generator().manual_seed(seed)
-    samples = []
-    for _ in range(n):
-        blocks = torch.randint(0, 256, (3, math.ceil(h / 8), math.ceil(w / 8)), generator=g)
-        image = blocks.repeat_interleave(8, dim=1).repeat_interleave(8, dim=2)[:, :h, :w].float()
-        label = (image[0].long() * num_classes) // 256
-        label[-4:] = 255
-        samples.append({"image": image, "sem_seg": label})
-    return samples
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -213,19 +202,6 @@ def test_toy_config_model_fits_the_toy_crops():
 
 
 def test_toy_config_loss_decreases_on_a_fixed_batch():
-    cfg = LazyConfig.load(TOY_CONFIG)
-    torch.manual_seed(0)
-    model = instantiate(cfg.model).train()
-    cfg.optimizer.params.model = model
-    optimizer = instantiate(cfg.optimizer)
-    samples = synthetic_batch(2, 64, 64, cfg.model.num_classes)
-    history = []
-    for _ in range(8):
-        losses = model(samples)
-        total = sum(losses.values())
-        optimizer.zero_grad()
-        total.backward()
-        optimizer.step()
-        history.append(total.item())
+    _, history = train_on_fixed_batch(TOY_CONFIG, steps=8)
     assert all(math.isfinite(x) for x in history)
     assert history[-1] < 0.9 * history[0], history

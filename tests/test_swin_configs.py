@@ -9,6 +9,8 @@ from fvcore.nn import parameter_count
 
 from ctxseg.modeling.backbone.swin import D2SwinTransformer
 
+from .synthetic import train_on_fixed_batch
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWIN_CONFIG = os.path.join(ROOT, "configs", "common", "models", "swin.py")
 TOY_CONFIG = os.path.join(ROOT, "configs", "toy", "fpn_swin_toy.py")
@@ -51,19 +53,6 @@ def test_swin_piece_in_the_dilated_layout():
         (1, 96, 16, 24), (1, 192, 8, 12), (1, 384, 8, 12), (1, 768, 8, 12)]
 
 
-def synthetic_batch(n, h, w, num_classes, seed=0):
-    """Mapped training samples: images of 8x8 blocks labelled by their red value, with an ignored band."""
-    g = torch.Generator().manual_seed(seed)
-    samples = []
-    for _ in range(n):
-        blocks = torch.randint(0, 256, (3, h // 8, w // 8), generator=g)
-        image = blocks.repeat_interleave(8, dim=1).repeat_interleave(8, dim=2).float()
-        label = (image[0].long() * num_classes) // 256
-        label[-4:] = 255
-        samples.append({"image": image, "sem_seg": label})
-    return samples
-
-
 def test_toy_config_builds_a_tiny_swin_under_semantic_fpn():
     cfg = LazyConfig.load(TOY_CONFIG)
     model = instantiate(cfg.model)
@@ -80,18 +69,6 @@ def test_toy_config_builds_a_tiny_swin_under_semantic_fpn():
 
 
 def test_toy_config_loss_decreases_on_a_fixed_batch():
-    cfg = LazyConfig.load(TOY_CONFIG)
-    torch.manual_seed(0)
-    model = instantiate(cfg.model).train()
-    cfg.optimizer.params.model = model
-    optimizer = instantiate(cfg.optimizer)  # at the base lr: the warm-up would hide a few steps
-    samples = synthetic_batch(2, 64, 64, cfg.model.num_classes)
-    history = []
-    for _ in range(6):
-        loss = model(samples)["loss_sem_seg"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        history.append(loss.item())
+    _, history = train_on_fixed_batch(TOY_CONFIG, steps=6)
     assert all(math.isfinite(x) for x in history)
     assert history[-1] < 0.9 * history[0], history  # from ln(7): the classifier starts at N(0, 0.01)
