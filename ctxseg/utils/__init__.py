@@ -1,4 +1,5 @@
 """Small utilities shared across ctxseg."""
 from .atomic import atomic_write
+from .errors import CheckpointError, ConfigError, DataError, UserError
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "UserError", "ConfigError", "CheckpointError", "DataError"]
