@@ -8,8 +8,9 @@ import torch
 from detectron2.config import LazyConfig, instantiate
 from fvcore.nn import parameter_count
 
+from ctxseg.modeling.backbone import IIWAFusionNeck
 from ctxseg.modeling.backbone.swin import D2SwinTransformer
-from ctxseg.modeling.heads import IIWADecoderHead, IIWAFusionNeck
+from ctxseg.modeling.heads import IIWADecoderHead
 
 from .synthetic import synthetic_batch, train_on_fixed_batch
 

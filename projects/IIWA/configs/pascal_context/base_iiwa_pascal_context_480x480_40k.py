@@ -1,11 +1,12 @@
-"""IIWA on Pascal Context-59, 480x480 crops, 40k iterations: the Swin-S recipe (spec iiwa.md 5.2 row 6).
+"""IIWA on Pascal Context-59, 480x480 crops, 40k iterations: the Swin-S recipe of the authors' configs.
 
 Shared by ``iiwa_swin_{s,b}_480x480_40k.py``. Decoder windows (6,6) (a 60x60 query map: 100 windows),
-AdamW lr 6e-5 / wd 0.01 (spec 5.6), warm-up 750 iterations from 1e-6 then poly 0.96, sliding-window
+AdamW lr 6e-5 / wd 0.01, warm-up 750 iterations from 1e-6 then poly 0.96, sliding-window
 test 480x480 stride 320. The released data.test is 6 scales + flip, though the README calls the
-numbers single scale (spec quirk 21); single scale: model.tta_scales=None model.tta_flip=False.
+numbers single scale; single scale: model.tta_scales=None model.tta_flip=False.
 """
-from .....configs.common.data.pascal_context_59 import NUM_CLASSES, TTA_RATIOS, dataloader  # noqa: F401
+from .....configs.common.data.pascal_context_59 import (CROP_SIZE, NUM_CLASSES, SLIDE_STRIDE,  # noqa: F401
+                                                         TTA_RATIOS, dataloader)
 from .....configs.common.models.iiwa import model
 from .....configs.common.optim import SwinAdamW as optimizer  # noqa: F401 (lr 6e-5, decay 0.01, Swin keys)
 from .....configs.common.schedule import lr_multiplier
@@ -14,8 +15,8 @@ from .....configs.common.train import train
 model.num_classes = NUM_CLASSES
 model.head.update(window_size_q=(6, 6), window_size_k=(6, 6), drop_rate=0.1)
 model.test_mode = "slide"
-model.crop_size = (480, 480)
-model.stride = (320, 320)
+model.crop_size = CROP_SIZE
+model.stride = SLIDE_STRIDE
 model.tta_scales = TTA_RATIOS
 model.tta_flip = True
 
