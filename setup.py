@@ -5,7 +5,7 @@ setup(
     name="ctxseg",
     version="0.1.0",
     description="Context-aware semantic segmentation (IIWA, Context Cluster) on Detectron2",
-    packages=find_packages(include=("ctxseg", "ctxseg.*")),
+    packages=find_packages(include=("ctxseg", "ctxseg.*", "ctxseg_cli")),
     python_requires=">=3.9",
     # torch, torchvision and Detectron2 are installed by tools/setup_env.sh (or by the user):
     # they have no plain registry release that fits every machine.
@@ -22,4 +22,15 @@ setup(
         "tensorboard",
     ],
     extras_require={"dev": ["pytest>=7"]},
+    entry_points={"console_scripts": [
+        "ctxseg-train=ctxseg_cli.train_net:main",
+        "ctxseg-demo=ctxseg_cli.demo:main",
+        "ctxseg-convert=ctxseg_cli.convert_weights:main",
+        "ctxseg-analyze=ctxseg_cli.analyze_model:main",
+        "ctxseg-browse=ctxseg_cli.browse_dataset:main",
+        "ctxseg-make-toy=ctxseg_cli.make_toy_dataset:main",
+        "ctxseg-prepare-ade20k=ctxseg_cli.prepare_ade20k:main",
+        "ctxseg-prepare-cityscapes=ctxseg_cli.prepare_cityscapes:main",
+        "ctxseg-prepare-pascal-context=ctxseg_cli.prepare_pascal_context:main",
+    ]},
 )

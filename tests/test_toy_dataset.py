@@ -1,5 +1,4 @@
 """The toy dataset generator, its catalog entries and the shared dataset plumbing."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ from detectron2.data import MetadataCatalog
 from ctxseg.data import SemSegDatasetMapper, get_dataset_dicts
 from ctxseg.data.datasets import load_sem_seg_pairs
 from ctxseg.data.datasets.toy import TOY_CLASSES, TOY_COLORS
+from ctxseg.utils.errors import DataError
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "make_toy_dataset.py"
 SMALL = dict(train=6, val=2, size=(64, 80), seed=0)
@@ -23,10 +23,9 @@ SMALL = dict(train=6, val=2, size=(64, 80), seed=0)
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("make_toy_dataset", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from ctxseg.data.datasets import toy_generator
+
+    return toy_generator
 
 
 def _files(root):
@@ -109,11 +108,28 @@ def test_same_parameters_do_nothing_and_others_need_overwrite(tool, tmp_path):
     stamp = (out / "images/training/toy_00000.png").stat().st_mtime_ns
     assert not tool.generate(out, **SMALL)
     assert (out / "images/training/toy_00000.png").stat().st_mtime_ns == stamp
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(DataError, match="--overwrite"):
         tool.generate(out, **dict(SMALL, train=3))
     assert tool.generate(out, **dict(SMALL, train=3), overwrite=True)
     assert len(os.listdir(out / "images" / "training")) == 3
     assert sorted(os.listdir(tmp_path)) == ["toy"]  # no temporary folder left
+
+
+@pytest.mark.parametrize("marker", [None, "not json", '{"a": 1}'])
+def test_overwrite_never_deletes_a_folder_the_generator_did_not_make(tool, tmp_path, marker):
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "holiday.jpg").write_bytes(b"precious")
+    if marker is not None:
+        (out / "toy_dataset.json").write_text(marker)
+    with pytest.raises(DataError, match="not made by this generator"):
+        tool.generate(out, **SMALL, overwrite=True)
+    assert (out / "holiday.jpg").read_bytes() == b"precious"
+    result = subprocess.run([sys.executable, str(TOOL), "--output", str(out), "--overwrite", "--train", "2",
+                             "--val", "1"], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "refusing to replace it" in result.stderr
+    assert (out / "holiday.jpg").read_bytes() == b"precious"
 
 
 def test_interrupted_generation_leaves_nothing(tool, tmp_path, monkeypatch):

@@ -2,6 +2,9 @@
 import os
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
+from omegaconf import OmegaConf
+
+from ...utils.errors import DataError
 
 __all__ = [
     "datasets_root",
@@ -11,6 +14,7 @@ __all__ = [
     "get_dataset_dicts",
     "registered_ctxseg_datasets",
     "UnknownDatasetError",
+    "check_dataset_names",
 ]
 
 _CTXSEG_DATASETS = []
@@ -113,20 +117,34 @@ def registered_ctxseg_datasets():
     return list(_CTXSEG_DATASETS)
 
 
-class UnknownDatasetError(KeyError):
+class UnknownDatasetError(DataError, KeyError):
     """A dataset name that is not in Detectron2's DatasetCatalog."""
 
     def __str__(self):
         return str(self.args[0]) if self.args else ""
 
 
+def _unknown_dataset_message(name):
+    return (f"Unknown dataset '{name}'. Datasets registered by ctxseg: "
+            f"{', '.join(registered_ctxseg_datasets()) or 'none'} "
+            "(import ctxseg to register them; other names must be registered with "
+            "Detectron2's DatasetCatalog).")
+
+
 def get_dataset_dicts(name):
     """Load the dataset dicts of ``name``; an unknown name lists the datasets ctxseg provides."""
     if name not in DatasetCatalog.list():
-        raise UnknownDatasetError(
-            f"Unknown dataset '{name}'. Datasets registered by ctxseg: "
-            f"{', '.join(registered_ctxseg_datasets()) or 'none'} "
-            "(import ctxseg to register them; other names must be registered with "
-            "Detectron2's DatasetCatalog)."
-        )
+        raise UnknownDatasetError(_unknown_dataset_message(name))
     return DatasetCatalog.get(name)
+
+
+def check_dataset_names(cfg, splits=("train", "test")):
+    """Raise ``UnknownDatasetError`` if ``dataloader.<split>.dataset.name`` of a config names no dataset.
+
+    Checked before any process starts or any model is built, so a typo costs nothing. Configs whose
+    loaders take their dataset another way are not checked.
+    """
+    for split in splits:
+        name = OmegaConf.select(cfg, f"dataloader.{split}.dataset.name", default=None)
+        if isinstance(name, str) and name not in DatasetCatalog.list():
+            raise UnknownDatasetError(f"dataloader.{split}.dataset.name: " + _unknown_dataset_message(name))

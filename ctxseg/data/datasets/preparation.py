@@ -4,7 +4,6 @@ Every tool converts one input file into one output file per task. A task is skip
 is newer than its inputs, and an output is rewritten only when its bytes change, so a second run
 changes nothing. Outputs are written atomically: an interrupted run never leaves a partial file.
 """
-import argparse
 import io
 import logging
 import multiprocessing
@@ -15,9 +14,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from ...utils import atomic_write
+from ...utils.errors import DataError
 
 __all__ = [
-    "preparation_parser",
     "PreparationError",
     "read_label_png",
     "encode_label",
@@ -31,19 +30,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class PreparationError(Exception):
+class PreparationError(DataError):
     """An input file is missing, truncated or holds unexpected values; the message names it."""
-
-
-def preparation_parser(description, root_help):
-    """The options every preparation tool takes: --root, --workers, --allow-partial."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--root", default=None, help=root_help)
-    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                        help="parallel worker processes")
-    parser.add_argument("--allow-partial", action="store_true", help="convert a tree with fewer files than the "
-                        "official release (warn instead of failing)")
-    return parser
 
 
 def read_label_png(path):
