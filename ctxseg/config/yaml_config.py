@@ -107,12 +107,10 @@ def _close_keys(cfg, key):
 
 
 def _all_keys(node, prefix=""):
-    from yacs.config import CfgNode
-
     keys = []
     for name, value in node.items():
         keys.append(prefix + name)
-        if isinstance(value, CfgNode):
+        if isinstance(value, dict):
             keys += _all_keys(value, prefix + name + ".")
     return keys
 
