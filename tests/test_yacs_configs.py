@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 from detectron2.config import LazyConfig, get_cfg, instantiate
-from detectron2.modeling import build_backbone
+from detectron2.modeling import build_backbone, build_model
 
 from ctxseg.config import add_ctxseg_config, load_config
 from ctxseg.config.yaml_config import is_yacs_yaml, load_yacs_config
@@ -16,7 +16,7 @@ from .conftest import ROOT
 from .synthetic import synthetic_batch
 
 TOY = os.path.join(ROOT, "configs", "toy")
-FAMILIES = ["fpn_r18_toy", "fpn_swin_toy", "fpn_coc_toy"]
+FAMILIES = ["fpn_r18_toy", "fpn_swin_toy", "fpn_coc_toy", "iiwa_swin_toy"]
 
 
 def lazy_and_yacs_models(name):
@@ -36,7 +36,7 @@ def test_yaml_builds_the_lazyconfig_model(name):
     assert torch.equal(from_yaml.pixel_mean, lazy.pixel_mean) and torch.equal(from_yaml.pixel_std, lazy.pixel_std)
 
     from_yaml.load_state_dict(lazy.state_dict())
-    samples = synthetic_batch(1, 64, 64, lazy.num_classes)
+    samples = synthetic_batch(2, 32, 32, lazy.num_classes)
     for model in (lazy, from_yaml):  # the same losses: same reductions, weights and dropout draws
         torch.manual_seed(0)
         model.train()
@@ -46,6 +46,16 @@ def test_yaml_builds_the_lazyconfig_model(name):
         expected = lazy.eval()(samples)[0]["sem_seg"]
         actual = from_yaml.eval()(samples)[0]["sem_seg"]
     torch.testing.assert_close(actual, expected)
+
+
+def test_detectron2_build_model_builds_swin_iiwa_from_the_yaml():
+    # MODEL.DEVICE "auto" (CUDA when available) is ctxseg's; Detectron2's build_model needs "cpu" or "cuda".
+    cfg = load_yacs_config(os.path.join(TOY, "iiwa_swin_toy.yaml"), ["MODEL.DEVICE=cpu"])
+    model = build_model(cfg)
+    assert type(model).__name__ == "EncoderDecoderSegmentor"
+    assert type(model.backbone).__name__ == "IIWAFusionNeck" and type(model.sem_seg_head).__name__ == "IIWADecoderHead"
+    assert model.backbone.bottom_up.strides == (4, 2, 1, 1)
+    assert model.sem_seg_head.memory_dims == [32, 64, 128] and model.sem_seg_head.query_in_channels == 256
 
 
 def test_add_ctxseg_config_keeps_existing_values_and_detectron2_defaults():

@@ -64,6 +64,47 @@ def _coc():
     })
 
 
+def _iiwa():
+    # The IIWA fusion neck (MODEL.BACKBONE.NAME: IIWAFusionNeck around MODEL.BACKBONE.BOTTOM_UP) and decoder
+    # (MODEL.SEM_SEG_HEAD.NAME: IIWADecoderHead, which takes its classes, ignore value and class weights
+    # from MODEL.SEM_SEG_HEAD); defaults: the Swin-S ADE20K model. The decoder's input widths come from
+    # the neck's output shapes.
+    return CN({
+        "NECK": {
+            "IN_FEATURES": ["res2", "res3", "res4", "res5"],
+            "NUM_HEADS": [4, 8, 16],  # fusions 0, 1, 2
+            # (h, w) windows: key then query window of fusion 0, then fusion 1, then fusion 2
+            "WINDOW_SIZES": [[4, 4], [8, 8], [4, 4], [4, 4], [4, 4], [4, 4]],
+            "DROPOUT": 0.1,
+            "SCALE": "one",  # Cross-IIWA's attention scale: one (released) | sqrt
+            "LOCAL_SOFTMAX": False,
+            "FFN_DIMS": [],  # widths of a feed-forward block after each fusion; [] for none (released)
+        },
+        "DECODER": {
+            "EMBED_DIM": 384,
+            "QUERY_DIM": 256,
+            "DEPTHS": [1, 1, 1, 1],
+            "NUM_HEADS": 8,
+            "WINDOW_SIZE_Q": [8, 8],
+            "WINDOW_SIZE_K": [8, 8],
+            "MLP_RATIO": 4.0,
+            "QKV_BIAS": True,
+            "QK_SCALE": None,
+            "DROP_RATE": 0.0,
+            "ATTN_DROP_RATE": 0.0,
+            "DROP_PATH_RATE": 0.2,
+            "HEAD_SCALE": 4,
+            "QUERY_FEATURE": "res5",
+            "MEMORY_FEATURES": ["f0", "f1", "f2"],
+            "OHEM_THRESH": 0.7,
+            "OHEM_MIN_KEPT": 100000,  # null: plain cross-entropy
+            "AUX_WEIGHT": 0.4,
+            "ALIGN_CORNERS": False,
+            "USE_CHECKPOINT": False,
+        },
+    })
+
+
 def ctxseg_defaults():
     """A config holding only ctxseg's keys with their default values (merged into a full one by
     :func:`add_ctxseg_config`)."""
@@ -73,6 +114,7 @@ def ctxseg_defaults():
             "BACKBONE": {"BOTTOM_UP": "build_resnet_backbone"},
             "SWIN": _swin(),
             "COC": _coc(),
+            "IIWA": _iiwa(),
             # ctxseg's Semantic FPN head beyond Detectron2's keys (NUM_CLASSES, IN_FEATURES, CONVS_DIM, ...).
             "SEM_SEG_HEAD": {
                 "DROPOUT": 0.1,
@@ -118,7 +160,8 @@ def _add_missing(cfg, defaults):
 
 
 def add_ctxseg_config(cfg: CN) -> CN:
-    """Add ctxseg's keys (``MODEL.SWIN``, ``MODEL.COC``, ``MODEL.SEGMENTOR``, ...) that ``cfg`` lacks; return it.
+    """Add ctxseg's keys (``MODEL.SWIN``, ``MODEL.COC``, ``MODEL.IIWA``, ``MODEL.SEGMENTOR``, ...) that ``cfg``
+    lacks; return it.
 
     Keys already present keep their values, so calling it twice, or after another project's function that
     defines some of the same keys, is safe.

@@ -9,8 +9,9 @@ memories, the untouched top map is its query (spec 3, ``extract_feat``).
 import logging
 from typing import Optional, Sequence
 
+from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
-from detectron2.modeling import Backbone
+from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 from timm.layers import Mlp
 from torch import nn
 
@@ -36,6 +37,7 @@ class FusionFFN(nn.Module):
         return x + self.mlp(self.norm(y)).permute(0, 3, 1, 2)
 
 
+@BACKBONE_REGISTRY.register()
 class IIWAFusionNeck(Backbone):
     """Bottom-up backbone + top-down cascade of Cross-IIWA fusions; outputs ``f0, f1, f2`` and the top map.
 
@@ -60,8 +62,11 @@ class IIWAFusionNeck(Backbone):
             released setting (3, 1, "2", "sin", False, False) exists, others raise.
         adapt_size1, adapt_size2, upsample_cfg, norm_cfg, out_channels: upstream config values with no
             role in this design; accepted and ignored (logged).
+
+    From a yacs config (``MODEL.BACKBONE.NAME: IIWAFusionNeck``): see :meth:`from_config`.
     """
 
+    @configurable
     def __init__(self, *, bottom_up: Backbone, in_features: Sequence[str] = ("res2", "res3", "res4", "res5"),
                  d_models: Optional[Sequence[int]] = None, n_head: Sequence[int] = (4, 8, 16),
                  patch_sizes: Sequence[Sequence[int]] = ((4, 4), (8, 8), (4, 4), (4, 4), (4, 4), (4, 4)),
@@ -129,6 +134,16 @@ class IIWAFusionNeck(Backbone):
         self._out_feature_strides = {f"f{i}": strides[i] for i in range(3)}
         self._out_feature_channels[top] = in_channels[3]
         self._out_feature_strides[top] = strides[3]
+
+    @classmethod
+    def from_config(cls, cfg, input_shape=None):
+        """The bottom-up backbone ``MODEL.BACKBONE.BOTTOM_UP`` names, built from the same config, and the
+        neck's ``MODEL.IIWA.NECK`` keys (``ctxseg.config.add_ctxseg_config``)."""
+        neck = cfg.MODEL.IIWA.NECK
+        return dict(bottom_up=BACKBONE_REGISTRY.get(cfg.MODEL.BACKBONE.BOTTOM_UP)(cfg, input_shape),
+                    in_features=neck.IN_FEATURES, n_head=neck.NUM_HEADS, patch_sizes=neck.WINDOW_SIZES,
+                    dropout_ratio=neck.DROPOUT, scale=neck.SCALE, local_softmax=neck.LOCAL_SOFTMAX,
+                    fusion_ffn=bool(neck.FFN_DIMS), dim_feedforwards=neck.FFN_DIMS or None)
 
     @staticmethod
     def _check_upstream_options(num_outs, cascade_num, out_type, pos_type, overlap, extra_out):
