@@ -63,7 +63,6 @@ def process_main(args):
     from detectron2.utils.logger import setup_logger
 
     from ctxseg.engine import do_train, eval_only
-
     from ctxseg.utils.env import record_version_info
 
     cfg = load_checked_config(args)

@@ -317,20 +317,18 @@ def build_model_from_yacs(cfg: Dict):
         cfg = OmegaConf.to_container(cfg, resolve=True)
     node = CfgNode(cfg)
     name = node.MODEL.META_ARCHITECTURE
+    if name not in META_ARCH_REGISTRY:
+        raise ConfigError(f"MODEL.META_ARCHITECTURE: no meta-architecture '{name}' is registered")
     try:
         return META_ARCH_REGISTRY.get(name)(node)
     except UserError:
-        raise
-    except KeyError as e:
-        if name not in META_ARCH_REGISTRY:
-            raise ConfigError(f"MODEL.META_ARCHITECTURE: no meta-architecture '{name}' is registered") from None
         raise
     except (TypeError, ValueError, RuntimeError) as e:
         raise ConfigError(f"cannot build the model ({name}) from the YAML config: {e}") from e
 
 
 def load_yaml_config(path: str, overrides: Optional[Iterable[str]] = None) -> DictConfig:
-    """The LazyConfig that runs the yacs YAML config at ``path`` with ``KEY=VALUE`` overrides, train settings checked."""
+    """The LazyConfig that runs the yacs config at ``path`` with ``KEY=VALUE`` overrides; train settings checked."""
     from .validation import validate_train_config
 
     lazy = yacs_to_lazy(load_yacs_config(path, overrides), source=f"config {path}")
