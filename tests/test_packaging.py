@@ -54,6 +54,12 @@ def test_wheel_installs_into_a_fresh_environment_and_runs_there(tmp_path):
     outside.mkdir()
     help_text = _run([str(venv / "bin" / "ctxseg-train"), "--help"], env=env, cwd=outside).stdout
     assert "ctxseg-train --config-file" in help_text and ".yaml" in help_text
+    scripts = _run([str(venv / "bin" / "python"), "-c", "from importlib.metadata import distribution\n"
+                    "print(' '.join(e.name for e in distribution('ctxseg').entry_points))"], env=env, cwd=outside)
+    scripts = scripts.stdout.split()
+    assert "ctxseg-demo" in scripts and "ctxseg-prepare-cityscapes" in scripts
+    for script in scripts:  # every console script answers --help from the installed package
+        assert script in _run([str(venv / "bin" / script), "--help"], env=env, cwd=outside).stdout
     script = (
         "import json, ctxseg\n"
         "from ctxseg import model_zoo\n"

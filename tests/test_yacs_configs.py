@@ -16,7 +16,7 @@ from .conftest import ROOT
 from .synthetic import synthetic_batch
 
 TOY = os.path.join(ROOT, "configs", "toy")
-FAMILIES = ["fpn_r18_toy", "fpn_swin_toy", "fpn_coc_toy", "iiwa_swin_toy"]
+FAMILIES = ["fpn_r18_toy", "fpn_swin_toy", "fpn_coc_toy", pytest.param("iiwa_swin_toy", marks=pytest.mark.slow)]
 
 
 def lazy_and_yacs_models(name):
@@ -116,6 +116,9 @@ def test_yaml_overrides_are_checked():
         "SOLVER.LR_SCHEDULER_NAME=WarmupMultiStepLR": "SOLVER.LR_SCHEDULER_NAME must be 'WarmupPolyLR'",
         "SOLVER.PARAM_GROUPS=[['norm',0.0]]": "SOLVER.PARAM_GROUPS entries must be",
         "SOLVER.OPTIMIZER=LAMB": "SOLVER.OPTIMIZER must be 'ADAMW' or 'SGD'",
+        "INPUT.CROP.SIZE=[0.9,0.9]": "INPUT.CROP.SIZE must be two positive integers",
+        "INPUT.RATIO_RANGE=[2.0,0.5]": "INPUT.RATIO_RANGE must be two positive numbers, low then high",
+        "DATASETS.TEST=()": "DATASETS.TEST must name one dataset",
     }
     for override, message in cases.items():
         with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("+", r"\+")):

@@ -105,7 +105,7 @@ def _iiwa():
     })
 
 
-def ctxseg_defaults():
+def ctxseg_defaults() -> CN:
     """A config holding only ctxseg's keys with their default values (merged into a full one by
     :func:`add_ctxseg_config`)."""
     return CN({

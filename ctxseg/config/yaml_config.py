@@ -21,13 +21,17 @@ import copy
 import difflib
 import importlib.util
 import os
-from typing import Dict, Iterable, Optional
+from typing import TYPE_CHECKING, Dict, Iterable, Optional
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from ..utils.errors import ConfigError, UserError
 from .defaults import add_ctxseg_config
+
+if TYPE_CHECKING:
+    from detectron2.config import CfgNode
+    from torch import nn
 
 __all__ = ["is_yacs_yaml", "get_ctxseg_cfg", "load_yacs_config", "apply_yacs_overrides", "yacs_to_lazy",
            "build_model_from_yacs", "TRAIN_KEYS", "UNREAD_KEYS"]
@@ -94,7 +98,7 @@ def is_yacs_yaml(path: str) -> bool:
     return isinstance(data, dict) and bool(data) and all(str(k) == str(k).upper() for k in data)
 
 
-def get_ctxseg_cfg():
+def get_ctxseg_cfg() -> "CfgNode":
     """Detectron2's default yacs config with ctxseg's keys (``add_ctxseg_config``)."""
     from detectron2.config import get_cfg
 
@@ -134,7 +138,7 @@ def _unknown_key_message(cfg, key, where):
     return message
 
 
-def apply_yacs_overrides(cfg, overrides: Iterable[str]):
+def apply_yacs_overrides(cfg: "CfgNode", overrides: Iterable[str]) -> "CfgNode":
     """Apply ``KEY=VALUE`` overrides to the yacs config ``cfg`` in place (see the module docstring); return it."""
     for text in overrides or []:
         if "=" not in text:
@@ -158,7 +162,7 @@ def apply_yacs_overrides(cfg, overrides: Iterable[str]):
     return cfg
 
 
-def load_yacs_config(path: str, overrides: Optional[Iterable[str]] = None):
+def load_yacs_config(path: str, overrides: Optional[Iterable[str]] = None) -> "CfgNode":
     """The yacs config of the YAML file at ``path`` (``_BASE_`` files merged) with checked ``KEY=VALUE`` overrides.
 
     It starts from Detectron2's defaults plus ctxseg's keys; an unknown key or a value of the wrong type,
@@ -196,6 +200,14 @@ def _check_engine_keys(cfg, source):
     for key in ("DATASETS.TRAIN", "DATASETS.TEST"):
         if len(_select(cfg, key)) != 1:
             raise ConfigError(f"{source}: {key} must name one dataset, got {list(_select(cfg, key))}")
+    for key in ("INPUT.CROP.SIZE", "INPUT.BASE_SCALE", "INPUT.RATIO_RANGE"):
+        value = list(_select(cfg, key))
+        integers = key != "INPUT.RATIO_RANGE"
+        kind = (int,) if integers else (int, float)
+        if (len(value) != 2 or not all(isinstance(v, kind) and not isinstance(v, bool) and v > 0 for v in value)
+                or (not integers and value[0] > value[1])):
+            expected = "two positive integers" if integers else "two positive numbers, low then high"
+            raise ConfigError(f"{source}: {key} must be {expected}, got {value}")
 
 
 def _config_file(name):
@@ -278,7 +290,7 @@ def _lazy_section(name, section):
     return LazyConfig.load(_config_file(name))[section]
 
 
-def yacs_to_lazy(cfg, source: str = "the YAML config") -> DictConfig:
+def yacs_to_lazy(cfg: "CfgNode", source: str = "the YAML config") -> DictConfig:
     """The LazyConfig (model, dataloader, optimizer, lr_multiplier, train) that runs the yacs config ``cfg``.
 
     ``source`` names the config in error messages (its file).
@@ -304,7 +316,7 @@ def _plain(node):
     return node
 
 
-def build_model_from_yacs(cfg: Dict):
+def build_model_from_yacs(cfg: Dict) -> "nn.Module":
     """Build ``cfg["MODEL"]`` (a yacs ``MODEL`` node as plain dicts) through ``META_ARCH_REGISTRY``, on the CPU.
 
     The ``model`` section of a converted YAML config calls it; a constructor refusing a value is a

@@ -14,9 +14,14 @@ are used. No trained weights are published yet.
 """
 import difflib
 import os
-from typing import List
+from typing import TYPE_CHECKING, List, Union
 
 from ..utils.errors import CheckpointError, ConfigError
+
+if TYPE_CHECKING:
+    from detectron2.config import CfgNode
+    from omegaconf import DictConfig
+    from torch import nn
 
 __all__ = ["get", "get_checkpoint_url", "get_config", "get_config_file", "list_configs"]
 
@@ -93,7 +98,7 @@ def get_checkpoint_url(name: str) -> str:
                           f"(ctxseg-convert) with train.init_checkpoint")
 
 
-def get_config(name: str, trained: bool = False):
+def get_config(name: str, trained: bool = False) -> Union["DictConfig", "CfgNode"]:
     """The config called ``name``: a LazyConfig for a ``.py`` file, a yacs ``CfgNode`` for a yacs ``.yaml``
     (as ``detectron2.model_zoo.get_config`` returns them). ``trained=True`` asks for the published weights
     in ``train.init_checkpoint`` / ``MODEL.WEIGHTS``: a ``CheckpointError``, none are published yet."""
@@ -109,7 +114,7 @@ def get_config(name: str, trained: bool = False):
     return LazyConfig.load(path)
 
 
-def get(name: str, trained: bool = False):
+def get(name: str, trained: bool = False) -> "nn.Module":
     """The model of config ``name``, built on the CPU with random weights (``trained=True``: see ``get_config``)."""
     from omegaconf import DictConfig
 

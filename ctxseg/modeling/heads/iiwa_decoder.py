@@ -1,4 +1,4 @@
-"""The IIWA segmentation decoder (``GTR_DECODER3``, spec iiwa.md 6.2, our reconstruction of an unreleased module).
+"""The IIWA segmentation decoder (upstream ``GTR_DECODER3``, whose body was never released: a reconstruction).
 
 The top backbone map becomes query tokens of width D (``query_dim``); the fused neck maps become key
 windows of width D, computed once per forward. ``depths`` blocks of Self-IIWA then MS Cross-IIWA refine

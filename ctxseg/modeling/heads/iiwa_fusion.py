@@ -1,10 +1,10 @@
-"""The IIWA feature-fusion neck (``Cascade_TRP``, spec iiwa.md 6.1): a top-down cascade of three Cross-IIWA
+"""The IIWA feature-fusion neck (upstream ``Cascade_TRP``, a reconstruction): a top-down cascade of three Cross-IIWA
 fusions of adjacent backbone levels, wrapped around a bottom-up backbone as a Detectron2 ``Backbone``.
 
     F2 = fusions.2(key=res5, query=res4);  F1 = fusions.1(key=F2, query=res3);  F0 = fusions.0(key=F1, query=res2)
 
 The neck returns ``{"f0": F0, "f1": F1, "f2": F2, "res5": res5}``: the fused maps are the decoder's
-memories, the untouched top map is its query (spec 3, ``extract_feat``).
+memories, the untouched top map is its query (as upstream's segmentor ``extract_feat`` passes them).
 """
 import logging
 from typing import Optional, Sequence
@@ -80,7 +80,7 @@ class IIWAFusionNeck(Backbone):
                    "norm_cfg": norm_cfg, "out_channels": out_channels}
         given = [f"{k}={v!r}" for k, v in ignored.items() if v is not None]
         if given:
-            logger.info("IIWAFusionNeck: ignoring %s (no role in the released Cross-IIWA fusion, spec 6.1)",
+            logger.info("IIWAFusionNeck: ignoring %s (no role in the released Cross-IIWA fusion)",
                         ", ".join(given))
 
         in_features = tuple(in_features)
@@ -152,7 +152,7 @@ class IIWAFusionNeck(Backbone):
         for name, (value, expected) in released.items():
             if value != expected:
                 raise ValueError(f"IIWAFusionNeck: only {name}={expected!r} is implemented (the released "
-                                 f"Cross-IIWA cascade, spec 6.1), got {name}={value!r}")
+                                 f"Cross-IIWA cascade), got {name}={value!r}")
 
     def forward(self, x):
         """Image batch (B, 3, H, W) -> ``{"f0", "f1", "f2": fused maps, <top>: the top bottom-up map}``."""
