@@ -1,6 +1,6 @@
 """The encoder-decoder segmentor every ctxseg model uses: backbone -> head -> losses / predictions.
 
-Inference modes (MMSegmentation's): ``whole`` image, or ``slide`` windows (batched), each
+Inference modes (``../../specs`` data.md): ``whole`` image, or ``slide`` windows (batched), each
 optionally inside multi-scale + flip test-time augmentation. Results come in Detectron2's form,
 ``[{"sem_seg": (K, height, width) class probabilities}]`` at each image's original size.
 """
