@@ -12,8 +12,9 @@ is used consistently. ``projects/IIWA/README.md`` maps the upstream config keys 
 """
 from typing import Optional, Sequence
 
+from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
-from detectron2.modeling import Backbone
+from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 from timm.layers import Mlp
 from torch import nn
 
@@ -37,6 +38,7 @@ class FusionFFN(nn.Module):
         return x + self.mlp(self.norm(y)).permute(0, 3, 1, 2)
 
 
+@BACKBONE_REGISTRY.register()
 class IIWAFusionNeck(Backbone):
     """Bottom-up backbone + top-down cascade of Cross-IIWA fusions; outputs ``f0, f1, f2`` and the top map.
 
@@ -55,8 +57,11 @@ class IIWAFusionNeck(Backbone):
         scale, local_softmax: Cross-IIWA's fixes of the released behaviour (default: released).
         ffn_dims: None (the released fusion: no feed-forward layer), or three widths: append a
             :class:`FusionFFN` of that hidden width after each fusion.
+
+    From a yacs config (``MODEL.BACKBONE.NAME: IIWAFusionNeck``): see :meth:`from_config`.
     """
 
+    @configurable
     def __init__(self, *, bottom_up: Backbone, in_features: Sequence[str] = ("res2", "res3", "res4", "res5"),
                  n_head: Sequence[int] = (4, 8, 16),
                  patch_sizes: Sequence[Sequence[int]] = ((4, 4), (8, 8), (4, 4), (4, 4), (4, 4), (4, 4)),
@@ -102,6 +107,16 @@ class IIWAFusionNeck(Backbone):
         self._out_features = ["f0", "f1", "f2", top]
         self._out_feature_channels = dict(zip(self._out_features, channels))
         self._out_feature_strides = dict(zip(self._out_features, strides))
+
+    @classmethod
+    def from_config(cls, cfg, input_shape=None):
+        """The bottom-up backbone ``MODEL.BACKBONE.BOTTOM_UP`` names, built from the same config, and the
+        neck's ``MODEL.IIWA.NECK`` keys (``ctxseg.config.add_ctxseg_config``)."""
+        neck = cfg.MODEL.IIWA.NECK
+        return dict(bottom_up=BACKBONE_REGISTRY.get(cfg.MODEL.BACKBONE.BOTTOM_UP)(cfg, input_shape),
+                    in_features=neck.IN_FEATURES, n_head=neck.NUM_HEADS, patch_sizes=neck.WINDOW_SIZES,
+                    dropout_ratio=neck.DROPOUT, scale=neck.SCALE, local_softmax=neck.LOCAL_SOFTMAX,
+                    ffn_dims=neck.FFN_DIMS or None)
 
     def forward(self, x):
         """Image batch (B, 3, H, W) -> ``{"f0", "f1", "f2": fused maps, <top>: the top bottom-up map}``."""
