@@ -1,0 +1,40 @@
+"""The segmentor's padding and resizing, written so that tracing keeps them dynamic and memory stays bounded.
+
+``pad_to_divisible`` computes the padding from the input's own size (tracing and ``torch.export`` record the
+arithmetic instead of freezing the traced image's numbers). ``resize_rows_bilinear`` gives any band of rows of
+``F.interpolate(..., mode="bilinear", align_corners=False)`` without making the whole resized map, so a label
+map of a huge image is computed band by band.
+"""
+import torch
+import torch.nn.functional as F
+
+__all__ = ["pad_to_divisible", "resize_rows_bilinear"]
+
+
+def pad_to_divisible(images, divisor, value=0.0):
+    """Pad (..., H, W) at the bottom and right with ``value`` to multiples of ``divisor`` (0 or 1: unchanged)."""
+    if divisor is None or divisor <= 1:
+        return images
+    height, width = images.shape[-2:]
+    return F.pad(images, (0, (-width) % divisor, 0, (-height) % divisor), value=value)
+
+
+def _linear_taps(in_size, out_size, start, stop, device):
+    """Source indices and weights of output positions [start, stop) (PyTorch's half-pixel rule, no antialias)."""
+    scale = in_size / out_size
+    source = ((torch.arange(start, stop, device=device, dtype=torch.float32) + 0.5) * scale - 0.5).clamp_(min=0)
+    low = source.floor().long().clamp_(max=in_size - 1)
+    high = (low + 1).clamp_(max=in_size - 1)
+    return low, high, source - low
+
+
+def resize_rows_bilinear(x, size, top, bottom):
+    """Rows [top, bottom) of ``x`` (C, h, w) resized bilinearly to ``size`` = (H, W): (C, bottom - top, W).
+
+    Equal, up to float rounding, to ``F.interpolate(x[None], size, mode="bilinear")[0, :, top:bottom]``.
+    """
+    (height, width), (in_h, in_w) = size, x.shape[-2:]
+    r0, r1, wr = _linear_taps(in_h, height, top, bottom, x.device)
+    c0, c1, wc = _linear_taps(in_w, width, 0, width, x.device)
+    rows = x[:, r0] * (1 - wr)[:, None] + x[:, r1] * wr[:, None]
+    return rows[:, :, c0] * (1 - wc) + rows[:, :, c1] * wc
