@@ -21,12 +21,19 @@ setup(
         "fvcore",
         "tensorboard",
     ],
-    extras_require={"dev": ["pytest>=7"]},
+    extras_require={
+        # ONNX export (torch.onnx's exporter needs onnx and onnxscript) and the check with onnxruntime.
+        "export": ["onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],
+        # The tests run the ONNX round trips too.
+        "dev": ["pytest>=7", "onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],
+    },
     entry_points={"console_scripts": [
         "ctxseg-train=ctxseg_cli.train_net:main",
         "ctxseg-demo=ctxseg_cli.demo:main",
         "ctxseg-convert=ctxseg_cli.convert_weights:main",
         "ctxseg-analyze=ctxseg_cli.analyze_model:main",
+        "ctxseg-export=ctxseg_cli.export_model:main",
+        "ctxseg-plot=ctxseg_cli.plot_metrics:main",
         "ctxseg-browse=ctxseg_cli.browse_dataset:main",
         "ctxseg-make-toy=ctxseg_cli.make_toy_dataset:main",
         "ctxseg-prepare-ade20k=ctxseg_cli.prepare_ade20k:main",

@@ -23,3 +23,8 @@ def toy_root(tmp_path_factory):
     subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_toy_dataset.py"), "--out", str(root / "toy"),
                     "--train", "8", "--val", "3", "--size", "64", "80"], check=True, capture_output=True)
     return str(root)
+
+
+def pytest_configure(config):
+    """Register the ``slow`` marker: tests over ~5 s (deselect them with ``-m "not slow"``)."""
+    config.addinivalue_line("markers", "slow: a test that takes more than about 5 seconds")

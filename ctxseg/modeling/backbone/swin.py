@@ -168,8 +168,9 @@ class SwinStage(nn.Module):
         """(B, H, W, C) -> (the blocks' output, the merged map for the next stage or None)."""
         mask = None
         if self.shift and len(self.blocks) > 1:
-            hp = math.ceil(x.shape[1] / self.window_size) * self.window_size
-            wp = math.ceil(x.shape[2] / self.window_size) * self.window_size
+            # Integer ceiling division: tracing records it, and torch.export can save it (not math.ceil).
+            hp = -(-x.shape[1] // self.window_size) * self.window_size
+            wp = -(-x.shape[2] // self.window_size) * self.window_size
             mask = shifted_window_mask(hp, wp, self.window_size, self.shift, device=x.device)
         for block in self.blocks:
             if self.use_checkpoint and self.training:

@@ -16,11 +16,14 @@ def pad_to_divisible(images, divisor, value=0.0):
     if divisor is None or divisor <= 1:
         return images
     height, width = images.shape[-2:]
-    return F.pad(images, (0, (-width) % divisor, 0, (-height) % divisor), value=value)
+    # Written as a multiple of the divisor so that torch.export's shape reasoning sees one (what strided
+    # layers and 2x upsampling need to line up), not as a remainder.
+    padded_h, padded_w = (height + divisor - 1) // divisor * divisor, (width + divisor - 1) // divisor * divisor
+    return F.pad(images, (0, padded_w - width, 0, padded_h - height), value=value)
 
 
 def _linear_taps(in_size, out_size, start, stop, device):
-    """Source indices and weights of output positions [start, stop) (PyTorch's half-pixel rule, no antialias)."""
+    """Source indices and weights of output rows [start, stop) (PyTorch's half-pixel rule, no antialias)."""
     scale = in_size / out_size
     source = ((torch.arange(start, stop, device=device, dtype=torch.float32) + 0.5) * scale - 0.5).clamp_(min=0)
     low = source.floor().long().clamp_(max=in_size - 1)
@@ -31,10 +34,12 @@ def _linear_taps(in_size, out_size, start, stop, device):
 def resize_rows_bilinear(x, size, top, bottom):
     """Rows [top, bottom) of ``x`` (C, h, w) resized bilinearly to ``size`` = (H, W): (C, bottom - top, W).
 
-    Equal, up to float rounding, to ``F.interpolate(x[None], size, mode="bilinear")[0, :, top:bottom]``.
+    Equal, up to float rounding, to ``F.interpolate(x[None], size, mode="bilinear")[0, :, top:bottom]``:
+    the vertical taps pick whole source rows, then a 1-D linear resize does the width.
     """
-    (height, width), (in_h, in_w) = size, x.shape[-2:]
-    r0, r1, wr = _linear_taps(in_h, height, top, bottom, x.device)
-    c0, c1, wc = _linear_taps(in_w, width, 0, width, x.device)
+    height, width = size
+    r0, r1, wr = _linear_taps(x.shape[-2], height, top, bottom, x.device)
     rows = x[:, r0] * (1 - wr)[:, None] + x[:, r1] * wr[:, None]
-    return rows[:, :, c0] * (1 - wc) + rows[:, :, c1] * wc
+    channels, count, in_w = rows.shape
+    return F.interpolate(rows.reshape(1, channels * count, in_w), size=width, mode="linear",
+                         align_corners=False).view(channels, count, width)
