@@ -30,12 +30,22 @@ def build(config, overrides=()):
     return instantiate_config(load_config(os.path.join(ROOT, config), overrides).model, "model").eval()
 
 
+# torch.export specialises the Swin backbone on a stride check of the traced size (a guard on the padded map
+# sizes that fails at sizes needing window padding): the check refuses that export instead of writing it.
+REFUSED = {("swin", "torch-export"): "Guard failed"}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MODELS))
 @pytest.mark.parametrize("format", ["onnx", "torchscript", "torch-export"])
 def test_semantic_fpn_models_round_trip(name, format, tmp_path):
     model = build(*MODELS[name])
     path = tmp_path / f"{name}.{format}"
+    if (name, format) in REFUSED:
+        with pytest.raises(ExportError, match=REFUSED[name, format]):
+            export_model(model, format, str(path), size=SIZE, check_sizes=CHECK_SIZES)
+        assert not os.listdir(tmp_path)
+        return
     checks = export_model(model, format, str(path), size=SIZE, check_sizes=CHECK_SIZES)
     assert path.is_file() and [c.size for c in checks] == list(CHECK_SIZES)
     for check in checks:

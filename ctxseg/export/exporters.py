@@ -75,12 +75,24 @@ def export_graph(graph, format, path, size):
                 program.save(path)
             else:
                 raise ValueError(f"unknown export format '{format}' (one of {', '.join(FORMATS)})")
-    except NotExportableError as e:
-        raise ExportError(str(e)) from e
     except Exception as e:  # noqa: BLE001  (the exporters raise many kinds; the cause stays chained for --debug)
+        refusal = _not_exportable_cause(e)
+        if refusal is not None:
+            raise ExportError(str(refusal)) from e
         message = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise ExportError(f"{format} export failed: {type(e).__name__}: {message}") from e
     return path
+
+
+def _not_exportable_cause(error):
+    """The ``NotExportableError`` behind ``error`` (the ONNX exporter wraps what torch.export raised), or None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, NotExportableError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def load_exported(path, format):
