@@ -65,14 +65,16 @@ def export_graph(graph, format, path, size):
                 traced = torch.jit.trace(graph, (example,), check_trace=False)
                 with atomic_write(path) as f:
                     torch.jit.save(traced, f)
-            elif format == "torch-export":
+            elif format in ("torch-export", "onnx"):
+                # ONNX goes through torch.export too; exporting here first keeps the reason of a refusal,
+                # which the ONNX exporter would wrap away.
                 program = torch.export.export(graph, (example,), dynamic_shapes=_dynamic_shapes())
-                with atomic_write(path) as f:
-                    torch.export.save(program, f)
-            elif format == "onnx":
-                program = torch.onnx.export(graph, (example,), input_names=["image"], output_names=["logits"],
-                                            dynamic_shapes=_dynamic_shapes(), dynamo=True, verbose=False)
-                program.save(path)
+                if format == "onnx":
+                    torch.onnx.export(program, (example,), input_names=["image"], output_names=["logits"],
+                                      dynamo=True, verbose=False).save(path)
+                else:
+                    with atomic_write(path) as f:
+                        torch.export.save(program, f)
             else:
                 raise ValueError(f"unknown export format '{format}' (one of {', '.join(FORMATS)})")
     except Exception as e:  # noqa: BLE001  (the exporters raise many kinds; the cause stays chained for --debug)
