@@ -7,7 +7,7 @@ import torch
 import ctxseg  # noqa: F401
 from ctxseg.config import instantiate_config, load_config
 from ctxseg.export import ExportError, SegmentationGraph, check_exported, export_graph, export_model, load_exported
-from ctxseg.layers.tracing import NotExportableError, counting_operations
+from ctxseg.layers.tracing import NotExportableError, counting_operations, refuse_graph_capture
 from ctxseg_cli import analyze_model, export_model as export_tool
 
 from .conftest import ROOT
@@ -134,3 +134,27 @@ def test_analyze_counts_sliding_windows(capsys):
     # 64x80 stays 64x80 (short side 64); rows (64-32+23)//24+1 = 3, columns (80-32+23)//24+1 = 3
     assert "1 scale(s) 64x80; sliding 32x32 windows, stride 24x24: 9 per flip; 9 forward passes" in \
         capsys.readouterr().out
+
+
+class _HostCode(torch.nn.Module):
+    def forward(self, x):
+        refuse_graph_capture("the stand-in's host code")
+        return x * 2
+
+
+@pytest.mark.parametrize("capture", ["jit.trace", "torch.export", "onnx"])
+def test_every_capture_path_is_refused(capture, tmp_path):
+    x = torch.zeros(1, 3, 4, 4)
+    with pytest.raises(Exception) as error:
+        if capture == "jit.trace":
+            torch.jit.trace(_HostCode(), (x,))
+        elif capture == "torch.export":
+            torch.export.export(_HostCode(), (x,))
+        else:
+            torch.onnx.export(_HostCode(), (x,), str(tmp_path / "h.onnx"), dynamo=False)
+    chain, cause = [], error.value
+    while cause is not None:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    assert any(isinstance(c, NotExportableError) for c in chain)
+    assert torch.equal(_HostCode()(x + 1), x + 2)  # eager and torch.compile-style execution is untouched

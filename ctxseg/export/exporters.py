@@ -14,7 +14,7 @@ from typing import List, Sequence, Tuple
 
 import torch
 
-from ..layers.tracing import NotExportableError
+from ..layers.tracing import NotExportableError, rehearsing_capture
 from ..utils import atomic_write
 from ..utils.errors import UserError
 from .module import SegmentationGraph
@@ -61,6 +61,8 @@ def export_graph(graph, format, path, size):
     example = _example(size)
     try:
         with torch.no_grad():
+            with rehearsing_capture():
+                graph(example)  # a model that cannot be captured says so now, not after minutes of tracing
             if format == "torchscript":
                 traced = torch.jit.trace(graph, (example,), check_trace=False)
                 with atomic_write(path) as f:

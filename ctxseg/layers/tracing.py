@@ -11,7 +11,8 @@ import threading
 
 import torch
 
-__all__ = ["NotExportableError", "capturing_graph", "counting_operations", "refuse_graph_capture"]
+__all__ = ["NotExportableError", "capturing_graph", "counting_operations", "refuse_graph_capture",
+           "rehearsing_capture"]
 
 _state = threading.local()
 
@@ -25,7 +26,19 @@ def capturing_graph():
 
     ``torch.compile`` is not among them: it runs host code eagerly between its graphs.
     """
-    return torch.jit.is_tracing() or torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
+    return (getattr(_state, "rehearsing", False) or torch.jit.is_tracing() or torch.compiler.is_exporting()
+            or torch.onnx.is_in_onnx_export())
+
+
+@contextlib.contextmanager
+def rehearsing_capture():
+    """Run eagerly as if a graph were captured: code that refuses capture raises at once, before a long trace."""
+    previous = getattr(_state, "rehearsing", False)
+    _state.rehearsing = True
+    try:
+        yield
+    finally:
+        _state.rehearsing = previous
 
 
 @contextlib.contextmanager
