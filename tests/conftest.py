@@ -25,6 +25,19 @@ def toy_root(tmp_path_factory):
     return str(root)
 
 
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """Weights of the tiny toy model with its classifier scaled up, so that predictions vary over an image."""
+    from ctxseg.config import instantiate_config, load_config
+
+    torch.manual_seed(0)
+    model = instantiate_config(load_config(TINY_TOY_CONFIG).model, "model")
+    model.sem_seg_head.predictor.weight.data.normal_(0, 1.0)
+    path = tmp_path_factory.mktemp("weights") / "model.pth"
+    torch.save({"model": model.state_dict()}, path)
+    return str(path)
+
+
 def pytest_configure(config):
     """Register the ``slow`` marker: tests over ~5 s (deselect them with ``-m "not slow"``)."""
     config.addinivalue_line("markers", "slow: a test that takes more than about 5 seconds")

@@ -29,11 +29,13 @@ def in_toy(toy, monkeypatch):
     return toy / "toy"
 
 
-def run_demo(*args):
-    return demo.main(["--config-file", CONFIG, *args])
+@pytest.fixture
+def run_demo(tiny_checkpoint):
+    """The demo's main() with the tiny toy config and weights."""
+    return lambda *args: demo.main(["--config-file", CONFIG, *args, f"train.init_checkpoint={tiny_checkpoint}"])
 
 
-def test_pictures_with_ground_truth_and_legend(in_toy, tmp_path):
+def test_pictures_with_ground_truth_and_legend(in_toy, run_demo, tmp_path):
     images = in_toy / "images" / "validation"
     assert run_demo("--input", str(images / "*.png"), "--with-gt", "--output", str(tmp_path / "out")) == 0
     written = sorted(os.listdir(tmp_path / "out"))
@@ -48,7 +50,7 @@ def test_pictures_with_ground_truth_and_legend(in_toy, tmp_path):
     assert legend.shape[1] > 60 and (legend[:8] == 255).all()  # a white panel with entries below its margin
 
 
-def test_label_maps_and_probabilities(in_toy, tmp_path):
+def test_label_maps_and_probabilities(in_toy, run_demo, tiny_checkpoint, tmp_path):
     image = in_toy / "images" / "validation" / "toy_00001.png"
     out = tmp_path / "out"
     assert run_demo("--input", str(image), "--save-labels", "--save-probabilities", "--no-pictures",
@@ -56,7 +58,7 @@ def test_label_maps_and_probabilities(in_toy, tmp_path):
     assert sorted(os.listdir(out)) == ["labels", "probabilities"]
     labels = Image.open(out / "labels" / "toy_00001.png")
     assert labels.mode == "L" and labels.size == (80, 64)
-    expected = ctxseg.Predictor(CONFIG, "")(str(image)).labels
+    expected = ctxseg.Predictor(CONFIG, tiny_checkpoint)(str(image)).labels
     np.testing.assert_array_equal(np.asarray(labels), expected)
     probabilities = np.load(out / "probabilities" / "toy_00001.npy")
     assert probabilities.shape == (7, 64, 80) and probabilities.dtype == np.float32
@@ -69,7 +71,7 @@ def test_label_maps_beyond_255_classes_are_16_bit(tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "l.png")), labels)
 
 
-def test_inputs_with_the_same_name_in_different_folders(in_toy, tmp_path):
+def test_inputs_with_the_same_name_in_different_folders(in_toy, run_demo, tiny_checkpoint, tmp_path):
     validation = in_toy / "images" / "validation"
     for folder, source in (("a", "toy_00000.png"), ("b", "toy_00002.png")):
         (tmp_path / "in" / folder).mkdir(parents=True)
@@ -80,12 +82,12 @@ def test_inputs_with_the_same_name_in_different_folders(in_toy, tmp_path):
                     str(tmp_path / "out")) == 0
     for folder, source in (("a", "toy_00000.png"), ("b", "toy_00002.png")):
         assert (tmp_path / "out" / folder / "x.png").is_file()
-        expected = ctxseg.Predictor(CONFIG, "")(str(validation / source)).labels
+        expected = ctxseg.Predictor(CONFIG, tiny_checkpoint)(str(validation / source)).labels
         np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "labels" / folder / "x.png")), expected)
     assert demo.output_names(["p/x.png", "p/x.jpg", "q/y.png"])[1] == ["p/x.png", "p/x.jpg", "q/y"]
 
 
-def test_ground_truth_files_are_matched_literally(in_toy, tmp_path):
+def test_ground_truth_files_are_matched_literally(in_toy, run_demo, tiny_checkpoint, tmp_path):
     source = in_toy / "images" / "validation" / "toy_00000.png"
     (tmp_path / "in").mkdir()
     (tmp_path / "gt").mkdir()
@@ -101,11 +103,11 @@ def test_ground_truth_files_are_matched_literally(in_toy, tmp_path):
     picture = cv2.imread(str(tmp_path / "out" / "img[1].png"))[:, :, ::-1]
     ground_truth_panel = picture[:, 2 * (480 + PANEL_GAP):3 * 480 + 2 * PANEL_GAP].astype(int)
     shown = np.repeat(np.repeat(np.asarray(Image.open(source).convert("RGB")), 6, axis=0), 6, axis=1).astype(int)
-    yellow = np.array(ctxseg.Predictor(CONFIG, "").palette[3])  # class 3 drawn over the whole panel
+    yellow = np.array(ctxseg.Predictor(CONFIG, tiny_checkpoint).palette[3])  # class 3 drawn over the whole panel
     np.testing.assert_allclose(ground_truth_panel, 0.4 * shown + 0.6 * yellow, atol=1)
 
 
-def test_input_errors_are_reported(in_toy, tmp_path, capsys):
+def test_input_errors_are_reported(in_toy, run_demo, tmp_path, capsys):
     assert run_demo("--input", str(tmp_path / "none*.jpg"), "--output", str(tmp_path / "c")) == 2
     assert "no such file, folder or matching files" in capsys.readouterr().err
     image = in_toy / "images" / "validation" / "toy_00000.png"

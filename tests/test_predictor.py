@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import ctxseg
-from ctxseg.config import instantiate_config, load_config
+from ctxseg.config import load_config
 from ctxseg.inference import Predictor, SegmentationResult, inference_precision
 from ctxseg.utils.errors import ConfigError, DataError
 
@@ -20,14 +20,8 @@ TTA = ["model.tta_scales=[0.75,1.0,1.5]", "model.tta_flip=True"]
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    """Weights of the tiny toy model whose classifier is scaled up, so that predictions vary over the image."""
-    torch.manual_seed(0)
-    model = instantiate_config(load_config(CONFIG).model, "model")
-    model.sem_seg_head.predictor.weight.data.normal_(0, 1.0)
-    path = tmp_path_factory.mktemp("weights") / "model.pth"
-    torch.save({"model": model.state_dict()}, path)
-    return str(path)
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
