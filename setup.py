@@ -1,43 +1,37 @@
-"""Installs ctxseg, a Detectron2 extension for context-aware semantic segmentation."""
-from setuptools import find_packages, setup
+"""Packages of the ctxseg distribution; its metadata is in pyproject.toml.
 
+Besides ``ctxseg`` and ``ctxseg_cli``, the config trees of the checkout travel inside the package, in the
+checkout's layout so that the project configs' relative imports of ``configs/common`` still resolve:
+``configs/`` becomes ``ctxseg/model_zoo/configs/`` and ``projects/<P>/configs/`` becomes
+``ctxseg/model_zoo/projects/<P>/configs/`` (``ctxseg.model_zoo`` finds them there).
+"""
+import os
+
+from setuptools import find_namespace_packages, find_packages, setup
+
+ZOO = "ctxseg.model_zoo"
+
+
+def config_trees():
+    """{package name: folder} of the config trees: configs/ and every projects/<P>/configs/."""
+    trees = {f"{ZOO}.configs": "configs"}
+    for project in sorted(os.listdir("projects")):
+        if os.path.isdir(os.path.join("projects", project, "configs")):
+            trees[f"{ZOO}.projects.{project}.configs"] = f"projects/{project}/configs"
+    return trees
+
+
+def config_packages(trees):
+    """Every folder of the config trees as a package (they have no __init__.py: namespace packages)."""
+    packages = []
+    for package, folder in trees.items():
+        packages.append(package)
+        packages += [f"{package}.{sub}" for sub in find_namespace_packages(folder) if "__pycache__" not in sub]
+    return packages
+
+
+trees = config_trees()
 setup(
-    name="ctxseg",
-    version="0.1.0",
-    description="Context-aware semantic segmentation (IIWA, Context Cluster) on Detectron2",
-    packages=find_packages(include=("ctxseg", "ctxseg.*", "ctxseg_cli")),
-    python_requires=">=3.9",
-    # torch, torchvision and Detectron2 are installed by tools/setup_env.sh (or by the user):
-    # they have no plain registry release that fits every machine.
-    install_requires=[
-        "timm>=0.9",
-        "einops>=0.6",
-        "opencv-python-headless>=4.5",
-        "pycocotools>=2.0.2",
-        "scipy>=1.9",
-        "cityscapesscripts>=2.2",
-        "matplotlib",
-        "tqdm",
-        "fvcore",
-        "tensorboard",
-    ],
-    extras_require={
-        # ONNX export (torch.onnx's exporter needs onnx and onnxscript) and the check with onnxruntime.
-        "export": ["onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],
-        # The tests run the ONNX round trips too.
-        "dev": ["pytest>=7", "onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],
-    },
-    entry_points={"console_scripts": [
-        "ctxseg-train=ctxseg_cli.train_net:main",
-        "ctxseg-demo=ctxseg_cli.demo:main",
-        "ctxseg-convert=ctxseg_cli.convert_weights:main",
-        "ctxseg-analyze=ctxseg_cli.analyze_model:main",
-        "ctxseg-export=ctxseg_cli.export_model:main",
-        "ctxseg-plot=ctxseg_cli.plot_metrics:main",
-        "ctxseg-browse=ctxseg_cli.browse_dataset:main",
-        "ctxseg-make-toy=ctxseg_cli.make_toy_dataset:main",
-        "ctxseg-prepare-ade20k=ctxseg_cli.prepare_ade20k:main",
-        "ctxseg-prepare-cityscapes=ctxseg_cli.prepare_cityscapes:main",
-        "ctxseg-prepare-pascal-context=ctxseg_cli.prepare_pascal_context:main",
-    ]},
+    packages=find_packages(include=("ctxseg", "ctxseg.*", "ctxseg_cli")) + config_packages(trees),
+    package_dir=trees,
 )

@@ -22,13 +22,15 @@ def tool_parser(doc, prog=None):
 
 def add_config_options(parser, required=True, opts_alias=False):
     """``--config-file`` and the trailing ``key=value`` overrides (``--opts`` too, where ``opts_alias``)."""
-    parser.add_argument("--config-file", required=required, metavar="FILE", help="a LazyConfig file (.py or .yaml)")
+    parser.add_argument("--config-file", required=required, metavar="FILE",
+                        help="a LazyConfig (.py), a yacs config (.yaml) or a model-zoo name")
     if opts_alias:
         parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], metavar="KEY=VALUE",
                             help="the same as the trailing overrides (kept for older command lines)")
     parser.add_argument("overrides", nargs=argparse.REMAINDER, metavar="KEY=VALUE",
                         help="config overrides after the options, e.g. train.max_iter=100 optimizer.lr=1e-4 "
-                             "(a new key needs a leading +; None/null for None)")
+                             "(a new key needs a leading +; None/null for None); a YAML config takes its own "
+                             "keys, e.g. SOLVER.MAX_ITER=100")
 
 
 def add_precision_option(parser, what):

@@ -7,9 +7,15 @@
     ctxseg-train --config-file CFG --eval-only --precision bf16 train.init_checkpoint=output/model_final.pth
     ctxseg-train --config-file CFG --num-gpus 8             # one process per GPU (without CUDA: CPU processes)
 
+    ctxseg-train --config-file configs/toy/fpn_swin_toy.yaml SOLVER.MAX_ITER=1000   # a yacs YAML config
+    ctxseg-train --config-file toy/iiwa_swin_toy.py         # a model-zoo name (ctxseg.model_zoo.list_configs())
+
 (``python tools/train_net.py`` in a checkout is the same command.) Overrides are ``key=value`` after the
 options; the key must exist in the config or be an argument of what its section builds (``+key=value``
 adds a new key); the value must have the type of the one it replaces; None, none and null mean None.
+A yacs YAML config (upper-case keys, ``_BASE_``) takes its own keys the same way, ``KEY=VALUE``
+(``SOLVER.BASE_LR=1e-4 MODEL.SWIN.DEPTHS=[2,2,18,2]``), and runs on the same engine. Each run logs
+ctxseg's version and git commit and writes them to ``version.json`` in the output directory.
 """
 import sys
 
@@ -60,10 +66,13 @@ def process_main(args):
 
     from ctxseg.engine import do_train, eval_only, resolve_device
     from ctxseg.inference import inference_precision
+    from ctxseg.utils.env import record_version_info
 
     cfg = load_checked_config(args)
     default_setup(cfg, args)
-    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="ctxseg")
+    logger = setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="ctxseg")
+    if comm.is_main_process():
+        record_version_info(cfg.train.output_dir, logger)
     if args.eval_only:
         with inference_precision(args.precision, resolve_device(cfg.train.get("device", "auto"))):
             return eval_only(cfg)

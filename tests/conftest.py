@@ -16,6 +16,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_TOY_CONFIG = os.path.join(ROOT, "tests", "configs", "tiny_toy.py")
 
 
+def pytest_configure(config):
+    """Register the ``slow`` marker: tests over ~5 s; ``pytest -m "not slow"`` skips them."""
+    config.addinivalue_line("markers", "slow: a test that takes more than about 5 seconds")
+
+
 @pytest.fixture(scope="session")
 def toy_root(tmp_path_factory):
     """A DETECTRON2_DATASETS folder holding a small toy dataset (8 train, 3 val images of 64x80)."""

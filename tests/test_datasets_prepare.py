@@ -161,3 +161,46 @@ def test_pascal_context_bad_inputs_named(context_tool, tmp_path, capsys):
     assert context_tool.main(["--root", base, "--allow-partial"]) == 2
     assert merged in capsys.readouterr().err
     assert not os.path.exists(os.path.join(base, "annotations_ctx59"))
+
+
+@pytest.mark.parametrize("bad_name", ["/tmp/ctxseg_escape.jpg", "../../escape.jpg", "a/../../../escape.jpg", ""])
+def test_pascal_context_refuses_names_that_leave_the_root(context_tool, tmp_path, capsys, bad_name):
+    base = make_pascal_context(tmp_path / "data")
+    merged = os.path.join(base, "trainval_merged.json")
+    with open(merged) as f:
+        data = json.load(f)
+    data["images"][1]["file_name"] = bad_name
+    with open(merged, "w") as f:
+        json.dump(data, f)
+    before = snapshot(tmp_path)
+    assert context_tool.main(["--root", base, "--allow-partial"]) == 2
+    err = capsys.readouterr().err
+    assert merged in err and repr(bad_name) in err and "leaves the dataset folder" in err
+    assert snapshot(tmp_path) == before  # nothing written, not even the valid images' labels
+    assert not os.path.exists("/tmp/ctxseg_escape.png")
+
+
+def test_no_tool_writes_through_a_symlink_out_of_the_root(ade_tool, cityscapes_tool, tmp_path, capsys):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    base = make_ade(tmp_path / "ade")
+    os.makedirs(os.path.join(base, "annotations_detectron2"))
+    os.symlink(outside, os.path.join(base, "annotations_detectron2", "training"))
+    assert ade_tool.main(["--root", base, "--allow-partial"]) == 2
+    assert "outside the dataset root" in capsys.readouterr().err
+    assert os.listdir(outside) == []
+
+    base = make_cityscapes(tmp_path / "cs")
+    target = os.path.join(base, "gtFine", "val", "aachen", "aachen_000000_000019_gtFine_labelTrainIds.png")
+    os.symlink(outside / "stolen.png", target)
+    assert cityscapes_tool.main(["--root", base, "--allow-partial"]) == 2
+    assert "outside the dataset root" in capsys.readouterr().err
+    assert os.listdir(outside) == []
+
+    # a link that stays inside the root is fine
+    base = make_ade(tmp_path / "ade2")
+    real = os.path.join(base, "prepared")
+    os.makedirs(real)
+    os.symlink(real, os.path.join(base, "annotations_detectron2"))
+    assert ade_tool.main(["--root", base, "--allow-partial"]) == 0
+    assert sorted(os.listdir(os.path.join(real, "training"))) == ["ADE_train_00000000.png", "ADE_train_00000001.png"]

@@ -72,8 +72,9 @@ def test_loaded_config_and_errors(checkpoint, tmp_path):
     cfg = load_config(CONFIG)
     predictor = Predictor(cfg, checkpoint, overrides=["model.tta_flip=True"])
     assert predictor.model.tta_flip and "tta_flip" not in cfg.model  # the caller's config is left alone
-    with pytest.raises(ConfigError, match="not a config file.*model zoo"):
-        Predictor("no_such_model_name", checkpoint)
+    with pytest.raises(ConfigError, match="nor is it a model-zoo name"):
+        Predictor("no_such_model_name.py", checkpoint)
+    assert Predictor("toy/fpn_r18_toy.py", None, overrides=["model.num_classes=7"]).model.num_classes == 7
     with pytest.raises(ConfigError, match="precision must be one of fp32, bf16, fp16"):
         Predictor(CONFIG, checkpoint, precision="int8")
     with pytest.raises(ctxseg.utils.errors.CheckpointError, match="checkpoint not found"):

@@ -201,3 +201,39 @@ def test_image_without_label_is_reported(tmp_path):
     dicts = load_sem_seg_pairs(str(tmp_path / "img"), str(tmp_path / "ann"), ".jpg", ".png")
     assert [os.path.basename(d["sem_seg_file_name"]) for d in dicts] == ["a.png", "b.png"]
     assert not dicts[0]["reduce_zero_label"]
+
+
+def test_label_without_image_is_an_error_unless_partial_loads_are_allowed(tool, tmp_path, monkeypatch, caplog):
+    tool.generate(tmp_path / "toy", **SMALL)
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
+    for name in ("toy_00001.png", "toy_00004.png"):
+        os.remove(tmp_path / "toy" / "images" / "training" / name)
+    with pytest.raises(DataError, match=r"2 of 6 label files under .*training have no image \(expected "
+                                        r".*images/training/toy_00001.png, .*toy_00004.png\)") as info:
+        get_dataset_dicts("toy_sem_seg_train")
+    assert "allow_partial=True" in str(info.value)
+    with caplog.at_level("WARNING"):
+        dicts = get_dataset_dicts("toy_sem_seg_train", allow_partial=True)
+    assert [os.path.basename(d["file_name"]) for d in dicts] == ["toy_00000.png", "toy_00002.png", "toy_00003.png",
+                                                                  "toy_00005.png"]
+    assert "2 of 6 label files" in caplog.text and "allow_partial" in caplog.text
+    os.remove(tmp_path / "toy" / "annotations" / "validation" / "toy_00000.png")
+    with pytest.raises(DataError, match=r"1 of 2 images under .*validation have no label file"):
+        get_dataset_dicts("toy_sem_seg_val")
+    assert len(get_dataset_dicts("toy_sem_seg_val", allow_partial=True)) == 1
+    with pytest.raises(DataError):  # the permission does not outlive the call
+        get_dataset_dicts("toy_sem_seg_train")
+
+
+def test_partial_dataset_through_a_config(tool, tmp_path, monkeypatch):
+    from ctxseg.config import load_config
+
+    from .conftest import TINY_TOY_CONFIG
+
+    tool.generate(tmp_path / "toy", **SMALL)
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
+    os.remove(tmp_path / "toy" / "images" / "training" / "toy_00002.png")
+    cfg = load_config(TINY_TOY_CONFIG, ["dataloader.train.dataset.allow_partial=True"])
+    from detectron2.config import instantiate
+
+    assert len(instantiate(cfg.dataloader.train.dataset)) == 5

@@ -12,20 +12,39 @@ __all__ = ["load_config", "instantiate_config", "CONFIG_EXTENSIONS"]
 CONFIG_EXTENSIONS = (".py", ".yaml", ".yml")
 
 
-def load_config(path: str, overrides: Optional[Iterable[str]] = None) -> DictConfig:
-    """Load the LazyConfig at ``path`` and apply checked ``key=value`` overrides (``ctxseg.config.overrides``).
+def _resolve_path(path):
+    """``path``, or the packaged config of that model-zoo name (``toy/fpn_r18_toy.py``) when no such file exists."""
+    if os.path.exists(path):
+        return path
+    from ..model_zoo import get_config_file
 
-    A missing file, a file of another kind or a config that fails to execute is a ``ConfigError``
-    naming the file.
+    try:
+        return get_config_file(path)
+    except ConfigError:
+        raise ConfigError(f"config file not found: {path} (nor is it a model-zoo name: "
+                          f"ctxseg.model_zoo.list_configs() lists them)") from None
+
+
+def load_config(path: str, overrides: Optional[Iterable[str]] = None) -> DictConfig:
+    """Load the config at ``path`` as a LazyConfig and apply checked ``key=value`` overrides.
+
+    ``path`` is a LazyConfig (``.py``, or a ``.yaml`` one saved by a run; overrides as in
+    ``ctxseg.config.overrides``), a Detectron2 yacs config (``.yaml`` with upper-case keys and ``_BASE_``;
+    converted and overridden as ``ctxseg.config.yaml_config`` says), or a model-zoo name
+    (``ctxseg.model_zoo``) when no file has that path. A missing file, a file of another kind or a
+    config that fails to execute is a ``ConfigError`` naming the file.
     """
     from detectron2.config import LazyConfig
 
-    if not os.path.exists(path):
-        raise ConfigError(f"config file not found: {path}")
+    path = _resolve_path(path)
     if not os.path.isfile(path):
         raise ConfigError(f"config file {path} is not a file")
     if os.path.splitext(path)[1] not in CONFIG_EXTENSIONS:
-        raise ConfigError(f"config file {path} must be a LazyConfig ({', '.join(CONFIG_EXTENSIONS)})")
+        raise ConfigError(f"config file {path} must be a LazyConfig (.py, .yaml) or a yacs config (.yaml)")
+    from .yaml_config import is_yacs_yaml, load_yaml_config
+
+    if is_yacs_yaml(path):
+        return load_yaml_config(path, overrides)
     try:
         cfg = LazyConfig.load(path)
     except UserError:

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ..config import CONFIG_EXTENSIONS, apply_overrides, instantiate_config, load_config
+from ..config import apply_overrides, instantiate_config, load_config
 from ..data.datasets.palette import classes_and_palette
-from ..utils.errors import ConfigError, DataError
+from ..utils.errors import DataError
 from .precision import inference_precision
 from .weights import load_weights
 
@@ -53,26 +53,18 @@ class SegmentationResult:
 
 
 def load_inference_config(config, overrides=()):
-    """A Predictor's config: a loaded LazyConfig (copied), a config file, or a model-zoo name."""
+    """A Predictor's config: a loaded LazyConfig (copied), or what ``load_config`` reads (a LazyConfig file, a yacs
+    YAML, a model-zoo name such as ``toy/fpn_r18_toy.py``)."""
     if isinstance(config, DictConfig):
         return apply_overrides(copy.deepcopy(config), overrides)
-    config = os.fspath(config)
-    if os.path.splitext(config)[1] in CONFIG_EXTENSIONS or os.path.exists(config):
-        return load_config(config, overrides)
-    # The one place a model-zoo name is resolved.
-    try:
-        from ..model_zoo import get_config
-    except ImportError:
-        raise ConfigError(f"'{config}' is not a config file ({', '.join(CONFIG_EXTENSIONS)}) and this "
-                          "installation has no model zoo to look the name up in") from None
-    return apply_overrides(get_config(config), overrides)
+    return load_config(os.fspath(config), overrides)
 
 
 class Predictor:
     """Predict label maps with a trained model (see the module docstring).
 
     Args:
-        config: a config file, a loaded LazyConfig or a model-zoo name.
+        config: a config file (LazyConfig or yacs YAML), a model-zoo name or a loaded LazyConfig.
         weights: a checkpoint; None reads ``train.init_checkpoint`` of the config.
         device: "auto" (CUDA when available, else the CPU), "cpu", "cuda", "cuda:N".
         precision: "fp32", "bf16" or "fp16" (autocast; see ``ctxseg.inference.precision``).

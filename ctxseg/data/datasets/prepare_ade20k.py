@@ -12,8 +12,8 @@ import os
 import numpy as np
 
 from .ade20k import ade20k_root
-from .preparation import (PreparationError, check_count, encode_label, is_up_to_date, read_label_png,
-                          run_tasks, summarize, write_if_changed)
+from .preparation import (PreparationError, check_count, checked_outputs, encode_label, is_up_to_date,
+                          read_label_png, run_tasks, summarize, write_if_changed)
 
 EXPECTED = {"training": 20210, "validation": 2000}
 
@@ -54,7 +54,8 @@ def list_tasks(root, split, allow_partial):
         raise PreparationError(f"{len(missing)} images of {image_dir} have no label in {label_dir} "
                                f"(first: {os.path.join(label_dir, missing[0] + '.png')})")
     out_dir = os.path.join(root, "annotations_detectron2", split)
-    return [(os.path.join(label_dir, s + ".png"), os.path.join(out_dir, s + ".png")) for s in labels]
+    outputs = checked_outputs(root, [os.path.join(out_dir, s + ".png") for s in labels])
+    return [(os.path.join(label_dir, s + ".png"), output) for s, output in zip(labels, outputs)]
 
 
 def prepare(root=None, workers=1, allow_partial=False):

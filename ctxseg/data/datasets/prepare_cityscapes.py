@@ -10,12 +10,17 @@ Idempotent (up-to-date outputs skipped, unchanged bytes never rewritten), atomic
 import io
 import os
 
-from cityscapesscripts.helpers.annotation import Annotation
-from cityscapesscripts.helpers.labels import name2label
-from cityscapesscripts.preparation.json2labelImg import createLabelImage
-
+from ...utils.optional import import_optional
 from .cityscapes import cityscapes_root
-from .preparation import (PreparationError, check_count, is_up_to_date, run_tasks, summarize, write_if_changed)
+from .preparation import (PreparationError, check_count, checked_outputs, is_up_to_date, run_tasks, summarize,
+                          write_if_changed)
+
+# This module is imported only to prepare Cityscapes, which needs cityscapesscripts (the [cityscapes] extra).
+_PURPOSE = "preparing Cityscapes"
+Annotation = import_optional("cityscapesscripts.helpers.annotation", "cityscapes", _PURPOSE).Annotation
+name2label = import_optional("cityscapesscripts.helpers.labels", "cityscapes", _PURPOSE).name2label
+createLabelImage = import_optional("cityscapesscripts.preparation.json2labelImg", "cityscapes",
+                                   _PURPOSE).createLabelImage
 
 # (annotation folder, split) -> official number of polygon files
 EXPECTED = {("gtFine", "train"): 2975, ("gtFine", "val"): 500, ("gtFine", "test"): 1525,
@@ -69,7 +74,8 @@ def list_tasks(root, annotations, split, allow_partial):
         if os.path.isdir(city_dir):
             sources += [os.path.join(city_dir, f) for f in sorted(os.listdir(city_dir)) if f.endswith(suffix)]
     check_count(f"{folder} (*{suffix})", len(sources), EXPECTED.get((annotations, split)), allow_partial)
-    return [(s, s[: -len(suffix)] + f"_{annotations}_labelTrainIds.png") for s in sources]
+    outputs = checked_outputs(root, [s[: -len(suffix)] + f"_{annotations}_labelTrainIds.png" for s in sources])
+    return list(zip(sources, outputs))
 
 
 def prepare(root=None, workers=1, allow_partial=False, coarse=False):

@@ -21,8 +21,8 @@ import scipy.io
 from pycocotools import mask as mask_utils
 
 from .pascal_context import context459_to_59, pascal_context_root
-from .preparation import (PreparationError, check_count, encode_label, is_up_to_date, run_tasks, summarize,
-                          write_if_changed)
+from .preparation import (PreparationError, check_count, checked_outputs, checked_source_name, encode_label,
+                          is_up_to_date, run_tasks, summarize, write_if_changed)
 
 EXPECTED = {"training": 4996, "validation": 5104}
 PHASES = {"train": "training", "val": "validation"}
@@ -129,16 +129,21 @@ def prepare(root=None, workers=1, allow_partial=False, only=None):
         raise PreparationError(f"Missing folder {os.path.join(root, 'trainval')}: download trainval.tar.gz "
                                f"(the 459-class .mat files) from the Pascal Context website and extract it in {root}")
     status = 0
+    jobs = []
     for split, entries in splits.items():
-        stems = [os.path.splitext(image["file_name"])[0] for image, _ in entries]
+        stems = [os.path.splitext(checked_source_name(image.get("file_name"), json_path))[0] for image, _ in entries]
         if only != "459":
             out_dir = os.path.join(root, "annotations_ctx59", split)
-            tasks = [(json_path, image, annotations, os.path.join(out_dir, stem + ".png"))
-                     for stem, (image, annotations) in zip(stems, entries)]
-            status |= summarize(out_dir, run_tasks(convert_59, tasks, workers, desc=f"Context-59 {split}"))
+            outputs = checked_outputs(root, [os.path.join(out_dir, stem + ".png") for stem in stems])
+            tasks = [(json_path, image, annotations, output) for output, (image, annotations) in zip(outputs, entries)]
+            jobs.append((out_dir, convert_59, tasks, f"Context-59 {split}"))
         if only != "59":
             out_dir = os.path.join(root, "annotations_ctx459", split)
-            tasks = [(os.path.join(root, "trainval", stem + ".mat"), os.path.join(out_dir, stem + ".tif"))
-                     for stem in stems]
-            status |= summarize(out_dir, run_tasks(convert_459, tasks, workers, desc=f"Context-459 {split}"))
+            outputs = checked_outputs(root, [os.path.join(out_dir, stem + ".tif") for stem in stems])
+            tasks = [(os.path.join(root, "trainval", stem + ".mat"), output) for stem, output in zip(stems, outputs)]
+            jobs.append((out_dir, convert_459, tasks, f"Context-459 {split}"))
+    # Every name and output is checked before the first file is written.
+    status = 0
+    for out_dir, convert, tasks, desc in jobs:
+        status |= summarize(out_dir, run_tasks(convert, tasks, workers, desc=desc))
     return status
