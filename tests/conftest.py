@@ -41,8 +41,3 @@ def tiny_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("weights") / "model.pth"
     torch.save({"model": model.state_dict()}, path)
     return str(path)
-
-
-def pytest_configure(config):
-    """Register the ``slow`` marker: tests over ~5 s (deselect them with ``-m "not slow"``)."""
-    config.addinivalue_line("markers", "slow: a test that takes more than about 5 seconds")
