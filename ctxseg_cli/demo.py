@@ -154,7 +154,8 @@ def run(args):
         image = read_image(path, format="RGB")
         sample = predictor.sample(image, dataset_dict=dict(record, file_name=path))
         result = predictor.predict_samples([sample], probabilities=args.save_probabilities)[0]
-        sample.pop("image"), sample.pop("tta_views", None)  # only the ground truth is still needed
+        for key in ("image", "tta_views"):  # only the ground truth is still needed
+            sample.pop(key, None)
         if args.save_labels:
             _write_png(os.path.join(args.output, "labels", name + ".png"), result.labels)
         if args.save_probabilities:

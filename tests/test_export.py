@@ -158,3 +158,12 @@ def test_every_capture_path_is_refused(capture, tmp_path):
         cause = cause.__cause__ or cause.__context__
     assert any(isinstance(c, NotExportableError) for c in chain)
     assert torch.equal(_HostCode()(x + 1), x + 2)  # eager and torch.compile-style execution is untouched
+
+
+def test_the_command_lines_name_the_library_choices():
+    # The parsers repeat these names so that --help imports no torch; they must stay the library's.
+    from ctxseg.export import FORMATS
+    from ctxseg.inference import PRECISIONS
+    from ctxseg_cli.runner import PRECISION_NAMES
+
+    assert export_tool.FORMATS == tuple(FORMATS) and PRECISION_NAMES == tuple(PRECISIONS)

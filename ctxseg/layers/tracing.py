@@ -31,25 +31,23 @@ def capturing_graph():
 
 
 @contextlib.contextmanager
+def _raised(flag):
+    previous = getattr(_state, flag, False)
+    setattr(_state, flag, True)
+    try:
+        yield
+    finally:
+        setattr(_state, flag, previous)
+
+
 def rehearsing_capture():
     """Run eagerly as if a graph were captured: code that refuses capture raises at once, before a long trace."""
-    previous = getattr(_state, "rehearsing", False)
-    _state.rehearsing = True
-    try:
-        yield
-    finally:
-        _state.rehearsing = previous
+    return _raised("rehearsing")
 
 
-@contextlib.contextmanager
 def counting_operations():
     """Allow tracing through host code while operations are counted (the traced graph is thrown away)."""
-    previous = getattr(_state, "counting", False)
-    _state.counting = True
-    try:
-        yield
-    finally:
-        _state.counting = previous
+    return _raised("counting")
 
 
 def refuse_graph_capture(what):
