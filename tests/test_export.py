@@ -84,6 +84,7 @@ def test_iiwa_export_raises(iiwa, format, tmp_path):
     assert not os.listdir(tmp_path)
 
 
+@pytest.mark.slow
 def test_iiwa_tracing_raises_unless_counting(iiwa):
     image = torch.rand(1, 3, 64, 64) * 255
     graph = SegmentationGraph(iiwa)
@@ -95,6 +96,7 @@ def test_iiwa_tracing_raises_unless_counting(iiwa):
         graph(image)  # eager inference is untouched
 
 
+@pytest.mark.slow
 def test_export_tool(tmp_path, capsys):
     assert export_tool.main(["--config-file", CONFIG, "--format", "torchscript", "--size", "64", "80",
                              "--check-sizes", "96", "96", "64", "128", "--output", str(tmp_path / "m.ts")]) == 0
@@ -109,6 +111,7 @@ def test_export_tool(tmp_path, capsys):
     assert "pairs H W" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_analyze_counts_one_forward_by_default_and_the_configured_test_on_request(capsys):
     tta = ["model.tta_scales=[0.5,1.0]", "model.tta_flip=True"]
     assert analyze_model.main(["--config-file", IIWA_TOY, "--tasks", "flops", "--size", "64", "64", *tta]) == 0
