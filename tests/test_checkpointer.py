@@ -26,7 +26,7 @@ def test_crash_while_saving_keeps_the_last_checkpoint(tmp_path, monkeypatch):
         ckpt.save("model_0000019")
     monkeypatch.setattr(torch, "save", real_save)
 
-    assert sorted(os.listdir(tmp_path)) == ["last_checkpoint", "model_0000009.pth"]
+    assert sorted(os.listdir(tmp_path)) == ["last_checkpoint", "model_0000009.pth", "model_0000009.pth.sha256"]
     assert (tmp_path / "last_checkpoint").read_text() == "model_0000009.pth"
     assert (tmp_path / "model_0000009.pth").read_bytes() == good
     restored = nn.Linear(3, 2)

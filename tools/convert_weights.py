@@ -13,6 +13,7 @@ import sys
 
 import ctxseg  # noqa: F401  (patches Detectron2)
 from ctxseg.checkpoint import convert_file, converter_names
+from ctxseg.utils import UserError
 
 
 def build_parser():
@@ -41,7 +42,7 @@ def main(argv=None):
         options["window_size"] = args.window_size
     try:
         result = convert_file(args.source, args.input, args.output, allow_pickle=args.allow_pickle, **options)
-    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as e:
+    except (UserError, OSError, RuntimeError, ValueError, KeyError, TypeError) as e:
         sys.exit(f"error: cannot convert {args.input} with --source {args.source}: {e}")
     print(result.report())
     print(f"wrote {args.output}")

@@ -11,11 +11,11 @@ import sys
 
 import ctxseg  # noqa: F401  (patches Detectron2, registers models and datasets)
 from detectron2.config import LazyConfig
-from detectron2.engine import default_argument_parser, default_setup
+from detectron2.engine import default_argument_parser
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-from ctxseg.engine import do_train, eval_only, launch
+from ctxseg.engine import default_setup, do_train, eval_only, launch
 
 
 def load_config(args):

@@ -1,0 +1,36 @@
+"""The periodic checkpoint hook of ``do_train``."""
+from detectron2.engine import HookBase
+
+from ..utils import ConfigError
+
+__all__ = ["CheckpointHook"]
+
+
+class CheckpointHook(HookBase):
+    """Save ``<prefix>_<iteration>.pth`` every ``period`` iterations and ``<prefix>_final.pth`` after the last.
+
+    Runs in every process (only the main one writes). Of the periodic checkpoints this run saved, the
+    newest ``max_to_keep`` are kept (None: all), each with its checksum file.
+    """
+
+    def __init__(self, checkpointer, period, max_to_keep=None, file_prefix="model"):
+        if int(period) <= 0:
+            raise ConfigError(f"train.checkpointer.period must be a positive number of iterations, got {period}")
+        if max_to_keep is not None and max_to_keep <= 0:
+            raise ConfigError(f"train.checkpointer.max_to_keep must be positive or None, got {max_to_keep}")
+        self.checkpointer = checkpointer
+        self.period = int(period)
+        self.max_to_keep = max_to_keep
+        self.file_prefix = file_prefix
+        self._kept = []
+
+    def after_step(self):
+        iteration = self.trainer.iter
+        if (iteration + 1) % self.period == 0:
+            path = self.checkpointer.save(f"{self.file_prefix}_{iteration:07d}", iteration=iteration)
+            if path and self.max_to_keep is not None:
+                self._kept.append(path)
+                while len(self._kept) > self.max_to_keep:
+                    self.checkpointer.delete(self._kept.pop(0))
+        if iteration >= self.trainer.max_iter - 1:
+            self.checkpointer.save(f"{self.file_prefix}_final", iteration=iteration)
