@@ -72,13 +72,17 @@ class _HashingWriter:
 def write_checkpoint(data, path):
     """``torch.save(data)`` to ``path`` atomically and its SHA-256 to ``path + ".sha256"``; return the digest.
 
-    The old checksum file goes first, so that a crash never pairs a new checkpoint with an old checksum.
+    The old checksum file is removed once the new data is written and just before the new file
+    replaces the old one, so a crash never pairs a checkpoint with another one's checksum, and a
+    failed write (a full disk) leaves the old pair intact.
     """
-    if os.path.exists(checksum_path(path)):
-        os.remove(checksum_path(path))
     with atomic_write(path) as f:
         writer = _HashingWriter(f)
         torch.save(data, writer)
+        f.flush()
+        os.fsync(f.fileno())  # a full disk shows here at the latest, with the old pair still intact
+        if os.path.exists(checksum_path(path)):
+            os.remove(checksum_path(path))
     digest = writer.hexdigest()
     with atomic_write(checksum_path(path), "w") as f:
         f.write(f"{digest}  {os.path.basename(path)}\n")

@@ -112,7 +112,8 @@ class ResumableTrainLoader:
     def _batches_from(self, position):
         return DataLoader(self._samples, sampler=_Positions(position, comm.get_rank(), comm.get_world_size()),
                           batch_size=self.total_batch_size // comm.get_world_size(), num_workers=self.num_workers,
-                          collate_fn=_as_list, worker_init_fn=_leave_stop_signals_to_the_trainer)
+                          collate_fn=_as_list, worker_init_fn=_leave_stop_signals_to_the_trainer,
+                          generator=torch.Generator().manual_seed(self.seed))  # not torch's global RNG
 
     def __iter__(self):
         restarted_at = None

@@ -1,9 +1,10 @@
-"""The periodic checkpoint hook of ``do_train``."""
+"""Hooks of ``do_train``: periodic checkpoints, and metric writing that survives an early stop."""
 from detectron2.engine import HookBase
+from detectron2.engine import hooks as d2_hooks
 
 from ..utils import ConfigError
 
-__all__ = ["CheckpointHook"]
+__all__ = ["CheckpointHook", "PeriodicWriter"]
 
 
 class CheckpointHook(HookBase):
@@ -34,3 +35,25 @@ class CheckpointHook(HookBase):
                     self.checkpointer.delete(self._kept.pop(0))
         if iteration >= self.trainer.max_iter - 1:
             self.checkpointer.save(f"{self.file_prefix}_final", iteration=iteration)
+
+
+class PeriodicWriter(d2_hooks.PeriodicWriter):
+    """Detectron2's ``PeriodicWriter``, which does not write again at the end an iteration it has just written.
+
+    Training stopped early (a signal) ends at the iteration it last wrote; writing it twice makes
+    Detectron2's printer divide by the iterations in between (zero) when it has no timings yet.
+    """
+
+    _last_written = None
+
+    def after_step(self):
+        super().after_step()
+        if (self.trainer.iter + 1) % self._period == 0 or self.trainer.iter == self.trainer.max_iter - 1:
+            self._last_written = self.trainer.iter
+
+    def after_train(self):
+        if self.trainer.storage.iter != self._last_written:
+            super().after_train()
+            return
+        for writer in self._writers:
+            writer.close()

@@ -24,7 +24,7 @@ from ..utils.seeding import Stream, derive_seed, random_seed, seeded_rng
 from .checkpointer import AtomicCheckpointer
 from .config_diff import flatten_config
 from .errors import TrainingDiverged
-from .hooks import CheckpointHook
+from .hooks import CheckpointHook, PeriodicWriter
 from .interrupt import StopOnSignal, StopRequest
 from .trainer import SegTrainer
 
@@ -164,8 +164,8 @@ def do_train(args, cfg):
             hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
             CheckpointHook(checkpointer, **cfg.train.checkpointer),
             hooks.EvalHook(cfg.train.eval_period, lambda: do_test(cfg, model)),
-            hooks.PeriodicWriter(default_writers(output_dir, cfg.train.max_iter),
-                                 period=cfg.train.get("log_period", 20)) if comm.is_main_process() else None,
+            PeriodicWriter(default_writers(output_dir, cfg.train.max_iter),
+                           period=cfg.train.get("log_period", 20)) if comm.is_main_process() else None,
             StopOnSignal(checkpointer, stop_request),
         ])
 

@@ -141,7 +141,7 @@ class SegTrainer(SimpleTrainer):
         if comm.get_world_size() > 1:  # every process stops, whichever saw it
             bad = sorted({name for names in comm.all_gather(bad) for name in names})
         if bad:
-            values = ", ".join(f"{k}={float(v):.4g}" for k, v in loss_dict.items())
+            values = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in loss_dict.items())
             raise TrainingDiverged(
                 f"training diverged at iteration {self.iter}: the {' and the '.join(bad)} became NaN or infinite "
                 f"(in this process: {values}, gradient norm={float(grad_norm) if grad_norm is not None else 'n/a'}); "
