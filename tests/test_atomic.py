@@ -41,10 +41,9 @@ def test_other_errors_pass_through_unchanged(tmp_path):
 
 def test_temporaries_of_killed_writes_are_removed(tmp_path):
     (tmp_path / "inference").mkdir()
-    leftovers = [tmp_path / ".tmp-model_0000003.pth-k2j4", tmp_path / "inference" / ".tmp-sem_seg_evaluation.json-x"]
-    for path in leftovers:
+    leftovers = [tmp_path / ".tmp-model_0000003.pth-k2j4_9az", tmp_path / "inference" / ".tmp-sem_seg.json-x0x0x0x0"]
+    kept = [tmp_path / "model_0000001.pth", tmp_path / ".tmp-notes", tmp_path / "inference" / ".tmp-a-b"]
+    for path in leftovers + kept:
         path.write_bytes(b"partial")
-    (tmp_path / "model_0000001.pth").write_bytes(b"kept")
     assert sorted(remove_temporaries(str(tmp_path))) == sorted(str(p) for p in leftovers)
-    assert sorted(os.listdir(tmp_path)) == ["inference", "model_0000001.pth"]
-    assert os.listdir(tmp_path / "inference") == []
+    assert all(path.exists() for path in kept) and not any(path.exists() for path in leftovers)

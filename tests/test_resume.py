@@ -132,7 +132,7 @@ def test_a_changed_model_refuses_to_resume_listing_the_keys(toy_root, tmp_path, 
 
 def test_temporaries_of_a_killed_save_are_removed_at_the_next_start(toy_root, tmp_path, monkeypatch):
     monkeypatch.setenv("DETECTRON2_DATASETS", toy_root)
-    left = tmp_path / ".tmp-model_0000003.pth-x8e2k1"
+    left = tmp_path / ".tmp-model_0000003.pth-x8e2k1ab"
     left.write_bytes(b"the first bytes of a checkpoint")
     eval_only(config(tmp_path))
     assert not left.exists()

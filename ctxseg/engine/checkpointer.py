@@ -11,6 +11,7 @@
   is unreadable, fails its checksum or holds non-finite values, the newest intact one (with a
   warning), and refuses a checkpoint trained with another ``model`` config section.
 """
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -62,6 +63,7 @@ class AtomicCheckpointer(DetectionCheckpointer):
     def __init__(self, model, save_dir="", *, allow_pickle=False, model_config=None, save_to_disk=None,
                  **checkpointables):
         super().__init__(model, save_dir, save_to_disk=save_to_disk, **checkpointables)
+        self.logger = logging.getLogger(__name__)
         self.allow_pickle = allow_pickle
         self.model_config = model_config
         self.last_saved = None  # path of the last checkpoint this checkpointer wrote

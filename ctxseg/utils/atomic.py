@@ -8,14 +8,16 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import tempfile
 
 from .errors import UserError
 
-__all__ = ["atomic_write", "remove_temporaries", "DiskFullError", "TEMPORARY_PREFIX"]
+__all__ = ["atomic_write", "remove_temporaries", "DiskFullError"]
 
-# Temporary files are hidden siblings of their target: ".tmp-<name>-<random>".
+# Temporary files are hidden siblings of their target: ".tmp-<name>-<8 characters from mkstemp>".
 TEMPORARY_PREFIX = ".tmp-"
+_TEMPORARY_NAME = re.compile(re.escape(TEMPORARY_PREFIX) + r".+-[a-z0-9_]{8}")
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -98,17 +100,21 @@ def atomic_write(path, mode="wb"):
             os.remove(tmp)
 
 
-def remove_temporaries(directory):
-    """Remove the temporary files that killed writes left under ``directory``; return their paths.
+def remove_temporaries(directory, depth=2):
+    """Remove the temporary files that killed ``atomic_write`` calls left in ``directory``; return their paths.
 
-    Call it only while no other process writes there (e.g. holding the output dir's run lock).
+    Looks ``depth`` folder levels deep (an output dir's ``inference/``, ``submission/``). Call it only
+    while no other process writes there (e.g. holding the output dir's run lock).
     """
     removed = []
-    if not os.path.isdir(directory):
+    base = os.path.abspath(directory)
+    if not os.path.isdir(base):
         return removed
-    for root, _, files in os.walk(directory):
+    for root, folders, files in os.walk(base):
+        if root[len(base):].count(os.sep) >= depth:
+            folders.clear()
         for name in files:
-            if name.startswith(TEMPORARY_PREFIX):
+            if _TEMPORARY_NAME.fullmatch(name):
                 path = os.path.join(root, name)
                 try:
                     os.remove(path)
