@@ -19,6 +19,7 @@ TINY_SWIN_CONFIG = os.path.join(ROOT, "tests", "configs", "tiny_swin_toy.py")
 
 
 def pytest_configure(config):
+    """Register the ``slow`` marker: tests over ~5 s; ``pytest -m "not slow"`` skips them."""
     config.addinivalue_line("markers", "slow: a test that takes more than about 5 seconds")
 
 

@@ -2,8 +2,6 @@
 from detectron2.engine import HookBase
 from detectron2.engine import hooks as d2_hooks
 
-from ..utils import ConfigError
-
 __all__ = ["CheckpointHook", "PeriodicWriter"]
 
 
@@ -15,10 +13,6 @@ class CheckpointHook(HookBase):
     """
 
     def __init__(self, checkpointer, period, max_to_keep=None, file_prefix="model"):
-        if int(period) <= 0:
-            raise ConfigError(f"train.checkpointer.period must be a positive number of iterations, got {period}")
-        if max_to_keep is not None and max_to_keep <= 0:
-            raise ConfigError(f"train.checkpointer.max_to_keep must be positive or None, got {max_to_keep}")
         self.checkpointer = checkpointer
         self.period = int(period)
         self.max_to_keep = max_to_keep

@@ -19,6 +19,7 @@ from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
 from torch.nn.parallel import DistributedDataParallel
 
+from ..config import validate_train_config
 from ..utils import UserError, lock_output_dir, remove_temporaries, unlock_output_dir
 from ..utils.seeding import Stream, derive_seed, random_seed, seeded_rng
 from .checkpointer import AtomicCheckpointer
@@ -138,6 +139,7 @@ def do_train(args, cfg):
     gradient norm, and with ``TrainingInterrupted`` (after saving a checkpoint) on SIGINT or SIGTERM.
     Returns the trainer.
     """
+    validate_train_config(cfg)
     output_dir = cfg.train.output_dir
     with _output_dir_locked(output_dir):
         seed = _training_seed(cfg)

@@ -9,7 +9,8 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from detectron2.modeling import META_ARCH_REGISTRY
+from detectron2.config import configurable
+from detectron2.modeling import META_ARCH_REGISTRY, build_backbone, build_sem_seg_head
 from detectron2.structures import ImageList
 from detectron2.utils.events import get_event_storage
 
@@ -47,8 +48,12 @@ class EncoderDecoderSegmentor(nn.Module):
         slide_batch_size: windows per forward pass in ``slide`` mode.
         tta_scales: test-time scale ratios applied to the mapped test image (None: (1.0,)).
         tta_flip: also predict on the horizontally flipped views.
+
+    From a yacs config (``build_model(cfg)``): the backbone and head through their registries
+    (``MODEL.BACKBONE``, ``MODEL.SEM_SEG_HEAD``), the rest from ``MODEL.SEGMENTOR`` (see :meth:`from_config`).
     """
 
+    @configurable
     def __init__(self, *, backbone: nn.Module, head: nn.Module, num_classes: int,
                  pixel_mean: Sequence[float] = (123.675, 116.28, 103.53),
                  pixel_std: Sequence[float] = (58.395, 57.12, 57.375), ignore_label: int = 255,
@@ -75,6 +80,20 @@ class EncoderDecoderSegmentor(nn.Module):
         self.tta_flip = tta_flip
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1), False)
+
+    @classmethod
+    def from_config(cls, cfg):
+        """Arguments from a yacs config: ``MODEL.SEGMENTOR`` (``ctxseg.config.add_ctxseg_config``), the number
+        of classes and ignore value of ``MODEL.SEM_SEG_HEAD``, ``MODEL.PIXEL_MEAN`` / ``PIXEL_STD``."""
+        backbone = build_backbone(cfg)
+        segmentor = cfg.MODEL.SEGMENTOR
+        return dict(backbone=backbone, head=build_sem_seg_head(cfg, backbone.output_shape()),
+                    num_classes=cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, pixel_mean=cfg.MODEL.PIXEL_MEAN,
+                    pixel_std=cfg.MODEL.PIXEL_STD, ignore_label=cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE,
+                    size_divisibility=None if segmentor.SIZE_DIVISIBILITY < 0 else segmentor.SIZE_DIVISIBILITY,
+                    test_mode=segmentor.TEST_MODE, crop_size=segmentor.CROP_SIZE or None,
+                    stride=segmentor.STRIDE or None, slide_batch_size=segmentor.SLIDE_BATCH_SIZE,
+                    tta_scales=segmentor.TTA_SCALES or None, tta_flip=segmentor.TTA_FLIP)
 
     @property
     def device(self):
