@@ -6,7 +6,6 @@ without ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (which makes torch ignore ``weigh
 caller does not pass it).
 """
 import argparse
-import importlib.util
 import os
 import pickle
 import shutil
@@ -20,6 +19,7 @@ from detectron2.config import LazyConfig
 from ctxseg.checkpoint import convert_file, load_checkpoint
 from ctxseg.engine import do_train, eval_only
 from ctxseg.utils import CheckpointError
+from ctxseg_cli.demo import main as demo_main
 
 from .conftest import ROOT, TINY_SWIN_CONFIG
 
@@ -88,11 +88,8 @@ def _eval_only(path, tmp_path, image):
 
 
 def _demo(path, tmp_path, image):
-    spec = importlib.util.spec_from_file_location("ctxseg_demo_tool", os.path.join(ROOT, "tools", "demo.py"))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
-    demo.main(["--config-file", TINY_SWIN_CONFIG, "--input", str(image), "--output", str(tmp_path / "demo"),
-               "--opts", f"train.init_checkpoint={path}"])
+    demo_main(["--debug", "--config-file", TINY_SWIN_CONFIG, "--input", str(image), "--output", str(tmp_path / "demo"),
+               f"train.init_checkpoint={path}"])  # --debug: the error itself, not its one-line report
 
 
 def _convert(path, tmp_path, image):

@@ -69,23 +69,21 @@ def assert_same_end(straight, resumed):
 
 
 @pytest.mark.slow
-def test_stopped_and_resumed_runs_end_exactly_like_a_straight_run(toy_root, tmp_path, monkeypatch):
+def test_a_stopped_and_resumed_run_with_workers_ends_like_a_straight_run(toy_root, tmp_path, monkeypatch):
+    """Exact resume with 2 loader workers (the command-line test below: without workers; 2 processes: further below)."""
     monkeypatch.setenv("DETECTRON2_DATASETS", toy_root)
-    common = ("train.eval_period=2",)  # evaluation in between must not shift any random draw
-    straight = tmp_path / "straight"
-    train(straight, *common)
-    for workers in (0, 2):
-        run = tmp_path / f"stopped_{workers}"
-        overrides = (*common, f"dataloader.train.num_workers={workers}")
-        with monkeypatch.context() as patch:
-            signal_at(patch, 1)
-            with pytest.raises(TrainingInterrupted):
-                train(run, *overrides)
-        assert (run / "last_checkpoint").read_text() == "model_0000001.pth"
-        train(run, *overrides, resume=True)
-        assert_same_end(straight, run)
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    train(straight, "train.eval_period=2")  # evaluations in between must not shift any random draw
+    with monkeypatch.context() as patch:
+        signal_at(patch, 1)
+        with pytest.raises(TrainingInterrupted):
+            train(stopped, "dataloader.train.num_workers=2")
+    assert (stopped / "last_checkpoint").read_text() == "model_0000001.pth"
+    train(stopped, "dataloader.train.num_workers=2", resume=True)
+    assert_same_end(straight, stopped)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_stops_after_the_iteration_with_a_checkpoint(toy_root, tmp_path, monkeypatch, caplog, signum):
     monkeypatch.setenv("DETECTRON2_DATASETS", toy_root)
@@ -102,6 +100,7 @@ def test_a_signal_stops_after_the_iteration_with_a_checkpoint(toy_root, tmp_path
     assert signal.getsignal(signum) == handler
 
 
+@pytest.mark.slow
 def test_a_diverging_run_stops_and_tags_no_non_finite_checkpoint(toy_root, tmp_path, monkeypatch):
     monkeypatch.setenv("DETECTRON2_DATASETS", toy_root)
     with pytest.raises(TrainingDiverged, match=r"diverged at iteration 1: the loss.* became NaN or infinite.*"
@@ -119,6 +118,7 @@ def test_a_diverging_run_stops_and_tags_no_non_finite_checkpoint(toy_root, tmp_p
     assert not [f for f in os.listdir(weights_blow_up) if f.endswith(".pth") or f == "last_checkpoint"]
 
 
+@pytest.mark.slow
 def test_a_changed_model_refuses_to_resume_listing_the_keys(toy_root, tmp_path, monkeypatch):
     monkeypatch.setenv("DETECTRON2_DATASETS", toy_root)
     train(tmp_path, "train.max_iter=2", "train.eval_period=0")

@@ -12,7 +12,7 @@ from detectron2.config import LazyConfig
 from ctxseg.engine import SegTrainer, WarmupPolyScheduler, do_train, eval_only, launch
 
 from .conftest import ROOT
-from .conftest import TINY_TOY_CONFIG as CONFIG
+from .conftest import TINY_SWIN_CONFIG as CONFIG  # checkpoints of a few MB
 
 
 def load_cfg(output_dir, *overrides):

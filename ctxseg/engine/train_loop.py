@@ -1,4 +1,4 @@
-"""Training and evaluation driven by a LazyConfig: what ``tools/train_net.py`` runs in each process.
+"""Training and evaluation driven by a LazyConfig: what ``ctxseg-train`` runs in each process.
 
 A command line runs ``default_setup(cfg, args)`` then ``do_train(args, cfg)`` or ``eval_only(cfg)``.
 They read ``args.resume`` and these config keys besides the model, data and optimizer:
