@@ -143,32 +143,35 @@ def _unsupported_global(message):
     return found.group(1) if found else None
 
 
+def _zip_problem(path):
+    """What is wrong with the zip archive ``path`` as a torch checkpoint, or None when it looks like one."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return CheckpointReadError(f"checkpoint {path} is truncated or damaged: its zip archive has no "
+                                   "readable directory (an interrupted copy or download?)")
+    if not any(name.endswith("data.pkl") for name in names):
+        return CheckpointReadError(f"{path} is a zip archive but not a PyTorch checkpoint (no data.pkl in it)")
+    return None
+
+
 def _explain_failure(path, head, error):
     """The ``CheckpointError`` that says what is wrong with ``path``, given torch's ``error``."""
     message = str(error)
-    if head.startswith(_ZIP_MAGIC):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-        except (zipfile.BadZipFile, OSError):
-            return CheckpointReadError(f"checkpoint {path} is truncated or damaged: its zip archive has no "
-                                       "readable directory (an interrupted copy or download?)")
-        if not any(name.endswith("data.pkl") for name in names):
-            return CheckpointReadError(f"{path} is a zip archive but not a PyTorch checkpoint (no data.pkl in it)")
-        if "Weights only load failed" in message:
-            name = _unsupported_global(message) or "an object that is not a tensor or a plain container"
-            return PickleRefusedError(f"refusing to load checkpoint {path}: it holds Python objects ({name}) "
-                                      f"that loading would execute. {_OPT_IN}")
-        return CheckpointReadError(f"checkpoint {path} is damaged: {message.splitlines()[0] if message else error!r}")
-    if not head.startswith(b"\x80"):
+    is_zip = head.startswith(_ZIP_MAGIC)
+    problem = _zip_problem(path) if is_zip else None
+    if problem:
+        return problem
+    if not is_zip and not head.startswith(b"\x80"):  # every pickle protocol >= 2 starts with PROTO
         return CheckpointReadError(f"{path} is not a PyTorch checkpoint (neither a zip archive nor a pickle; "
                                    f"it starts with {head[:8]!r})")
     if "Weights only load failed" in message:
         name = _unsupported_global(message)
-        what = f"Python objects ({name}) that loading would execute" if name else \
-            "a legacy pickle (e.g. a Detectron2 model-zoo .pkl) that only a full unpickler reads"
-        return PickleRefusedError(f"refusing to load checkpoint {path}: it holds {what}. {_OPT_IN}")
-    if isinstance(error, (EOFError, struct.error)) or "EOF" in message or "truncated" in message:
+        what = f"it holds Python objects ({name}) that loading would execute" if name else \
+            "it is a legacy pickle (e.g. a Detectron2 model-zoo .pkl), which only an unpickler that may run code reads"
+        return PickleRefusedError(f"refusing to load checkpoint {path}: {what}. {_OPT_IN}")
+    if not is_zip and (isinstance(error, (EOFError, struct.error)) or "EOF" in message or "truncated" in message):
         return CheckpointReadError(f"checkpoint {path} is truncated: its data ends early "
                                    "(an interrupted save, copy or download?)")
     return CheckpointReadError(f"checkpoint {path} is damaged: {message.splitlines()[0] if message else error!r}")
