@@ -34,7 +34,7 @@ def test_a_full_disk_names_the_file_and_keeps_the_old_content(tmp_path):
 
 def test_other_errors_pass_through_unchanged(tmp_path):
     with pytest.raises(PermissionError):
-        with atomic_write(tmp_path / "x.bin") as f:
+        with atomic_write(tmp_path / "x.bin"):
             raise PermissionError(errno.EACCES, "denied")
     assert os.listdir(tmp_path) == []
 

@@ -93,7 +93,8 @@ def test_a_signal_stops_after_the_iteration_with_a_checkpoint(toy_root, tmp_path
         train(tmp_path, "train.max_iter=3", "train.eval_period=0")
     error = info.value
     assert error.exit_code == 128 + signum
-    assert f"stopped by {signal.Signals(signum).name} after iteration 0; saved {tmp_path}/model_0000000.pth" in str(error)
+    name = signal.Signals(signum).name
+    assert f"stopped by {name} after iteration 0; saved {tmp_path}/model_0000000.pth" in str(error)
     assert (tmp_path / "last_checkpoint").read_text() == "model_0000000.pth"
     assert load_checkpoint(str(tmp_path / "model_0000000.pth"))["trainer"]["iteration"] == 0
     assert any("again" in r.getMessage() for r in caplog.records)  # a repeated signal changes nothing

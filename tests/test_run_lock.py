@@ -72,7 +72,8 @@ def test_the_lock_of_a_finished_process_is_taken_over_with_a_warning(tmp_path, c
 
 @pytest.mark.slow
 def test_two_command_line_runs_on_one_output_dir(tmp_path, toy_root):
-    env = dict(os.environ, DETECTRON2_DATASETS=toy_root, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, DETECTRON2_DATASETS=toy_root,
+               PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
     out = tmp_path / "run"
     tool = [sys.executable, os.path.join(ROOT, "tools", "train_net.py"), "--config-file",
             os.path.join(ROOT, "tests", "configs", "tiny_swin_slow.py")]
@@ -92,7 +93,8 @@ def test_two_command_line_runs_on_one_output_dir(tmp_path, toy_root):
         first.kill()  # kill -9: its lock stays behind
         first.wait()
     assert json.loads((out / LOCK_NAME).read_text())["pid"] == first.pid
-    third = subprocess.run([*tool, "--eval-only", *overrides], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    third = subprocess.run([*tool, "--eval-only", *overrides], env=env, cwd=ROOT, capture_output=True, text=True,
+                           timeout=120)
     assert third.returncode == 0, third.stderr
     assert "Taking over the lock" in third.stderr and "no longer running" in third.stderr
     assert not (out / LOCK_NAME).exists()

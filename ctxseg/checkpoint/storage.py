@@ -180,7 +180,7 @@ def _explain_failure(path, head, error):
 def _load_pickle(path, head):
     logger.warning("Loading %s as a legacy pickle (train.allow_pickle=True): this runs any code the file "
                    "holds. Use it only for files you trust.", path)
-    if head.startswith(_ZIP_MAGIC) or head.startswith(_TORCH_LEGACY_MAGIC):
+    if head.startswith((_ZIP_MAGIC, _TORCH_LEGACY_MAGIC)):
         return torch.load(path, map_location="cpu", weights_only=False)
     with open(path, "rb") as f:  # a plain pickle, e.g. a Detectron2 model-zoo file written by Python 2
         return pickle.load(f, encoding="latin1")

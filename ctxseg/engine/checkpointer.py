@@ -169,7 +169,8 @@ class AtomicCheckpointer(DetectionCheckpointer):
         self.logger.info("Loading checkpoint %s", path)
         checkpoint = self._load_file(path)
         self._load_model_checked(checkpoint, path, exact)
-        self._restore_checkpointables(checkpoint, path, self.checkpointables if checkpointables is None else checkpointables)
+        names = self.checkpointables if checkpointables is None else checkpointables
+        self._restore_checkpointables(checkpoint, path, names)
         return checkpoint
 
     def load(self, path, checkpointables=None):

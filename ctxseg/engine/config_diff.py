@@ -35,7 +35,7 @@ def _items(node):
 def flatten_config(node, prefix):
     """``{"prefix.key.sub": leaf}`` of a config node; leaves are numbers, strings, booleans or None."""
     flat = {}
-    if isinstance(node, (DictConfig, ListConfig, Mapping)) or (isinstance(node, Sequence) and not isinstance(node, str)):
+    if isinstance(node, (DictConfig, ListConfig, Mapping, Sequence)) and not isinstance(node, str):
         for key, value in _items(node):
             flat.update(flatten_config(value, f"{prefix}.{key}"))
         if not flat:
