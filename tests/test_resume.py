@@ -60,7 +60,7 @@ def assert_same_end(straight, resumed):
     for name, value in a["model"].items():
         assert torch.equal(value, b["model"][name]), name
     state_a, state_b = a["trainer"]["optimizer"]["state"], b["trainer"]["optimizer"]["state"]
-    assert state_a.keys() == state_b.keys()
+    assert state_a and state_a.keys() == state_b.keys()  # the optimizer stepped (AdamW keeps state per weight)
     for index, entries in state_a.items():
         for key, value in entries.items():
             assert torch.equal(value, state_b[index][key]), (index, key)
@@ -185,13 +185,19 @@ def _train_in_a_launched_process(overrides, toy_root, resume, signal_launcher_at
                 os.kill(os.getppid(), signal.SIGTERM)
 
         SegTrainer.run_step = run_step
-    do_train(argparse.Namespace(resume=resume), config(*overrides))
+    trainer = do_train(argparse.Namespace(resume=resume), config(*overrides))
+    model = trainer.model.module  # each process's own copy of the weights
+    torch.save({k: v.detach() for k, v in model.state_dict().items()},
+               os.path.join(overrides[0], f"weights_rank{comm.get_rank()}.pt"))
 
 
 @pytest.mark.slow
 def test_two_processes_stop_together_on_sigterm_and_resume_exactly(toy_root, tmp_path):
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     launch(_train_in_a_launched_process, 2, args=((straight,), toy_root, False, None))
+    ranks = [torch.load(straight / f"weights_rank{r}.pt") for r in (0, 1)]
+    params = dict(ranks[0]).keys() - {k for k in ranks[0] if "running_" in k or "num_batches" in k}
+    assert all(torch.equal(ranks[0][k], ranks[1][k]) for k in params)  # DDP kept the processes' weights equal
     with pytest.raises(TrainingInterrupted, match=f"stopped by SIGTERM after iteration .; saved {stopped}") as info:
         launch(_train_in_a_launched_process, 2, args=((stopped,), toy_root, False, 1))
     assert info.value.exit_code == 128 + signal.SIGTERM
