@@ -30,3 +30,16 @@ def toy_root(tmp_path_factory):
     subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_toy_dataset.py"), "--out", str(root / "toy"),
                     "--train", "8", "--val", "3", "--size", "64", "80"], check=True, capture_output=True)
     return str(root)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """Weights of the tiny toy model with its classifier scaled up, so that predictions vary over an image."""
+    from ctxseg.config import instantiate_config, load_config
+
+    torch.manual_seed(0)
+    model = instantiate_config(load_config(TINY_TOY_CONFIG).model, "model")
+    model.sem_seg_head.predictor.weight.data.normal_(0, 1.0)
+    path = tmp_path_factory.mktemp("weights") / "model.pth"
+    torch.save({"model": model.state_dict()}, path)
+    return str(path)

@@ -1,7 +1,8 @@
-"""The benchmark pipeline of ``specs/data.md`` as one builder the dataset configs share.
+"""The benchmark pipeline (MMSegmentation 0.x's) as one builder the dataset configs share.
 
 Train: ratio-range keep-ratio resize of ``base_scale``, category-aware crop, flip, photometric distortion,
-pad to the crop. Test: keep-ratio resize to ``base_scale`` (plus ``extra_test_augmentations``).
+pad to the crop. Test: keep-ratio resize to ``base_scale`` (plus ``extra_test_augmentations``); with
+``model.tta_scales`` set, one such resize of the original image per ratio (``base_scale`` x ratio).
 
 The train loader is ``ResumableTrainLoader``: its data order and augmentation draws are functions of
 ``train.seed`` and the sample's position, so ``--resume`` continues exactly where a run stopped.
@@ -45,6 +46,8 @@ def semseg_dataloader(train_name, test_name, num_classes, crop_size, base_scale,
             augmentations=[L(ResizeKeepRatio)(base_scale=base_scale), *extra_test_augmentations],
             num_classes=num_classes,
             ignore_label=ignore_label,
+            # The multi-scale test's views are made here, from the original image, at the model's ratios.
+            tta_scales="${oc.select:model.tta_scales,null}",
         ),
         num_workers=num_workers,
     )
