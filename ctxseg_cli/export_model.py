@@ -46,7 +46,7 @@ def run(args):
     sizes = [tuple(args.check_sizes[i:i + 2]) for i in range(0, len(args.check_sizes), 2)]
     cfg = load_config(args.config_file, config_overrides(args))
     model = instantiate_config(cfg.model, "model")
-    load_weights(model, cfg.train.init_checkpoint)
+    load_weights(model, cfg.train.init_checkpoint, allow_pickle=cfg.train.get("allow_pickle", False))
     checks = export_model(model, args.format, args.output, size=tuple(args.size), check_sizes=sizes)
     print(f"wrote {args.output} ({args.format}, traced at {args.size[0]}x{args.size[1]}, dynamic height and width)")
     print("checked against PyTorch:\n" + describe_checks(checks))

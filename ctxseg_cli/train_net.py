@@ -60,11 +60,10 @@ def load_checked_config(args):
 def process_main(args):
     """What each training or evaluation process runs."""
     import ctxseg  # noqa: F401  (patches Detectron2, registers models and datasets)
-    from detectron2.engine import default_setup
     from detectron2.utils import comm
     from detectron2.utils.logger import setup_logger
 
-    from ctxseg.engine import do_train, eval_only, resolve_device
+    from ctxseg.engine import default_setup, do_train, eval_only, resolve_device  # default_setup: lock first
     from ctxseg.inference import inference_precision
     from ctxseg.utils.env import record_version_info
 

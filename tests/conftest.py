@@ -14,6 +14,8 @@ import pytest  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_TOY_CONFIG = os.path.join(ROOT, "tests", "configs", "tiny_toy.py")
+# A Swin toy with checkpoints of a few MB, drop-path and dropout: for resume, signal and checkpoint tests.
+TINY_SWIN_CONFIG = os.path.join(ROOT, "tests", "configs", "tiny_swin_toy.py")
 
 
 def pytest_configure(config):

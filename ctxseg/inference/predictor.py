@@ -79,7 +79,8 @@ class Predictor:
         inference_precision(precision, self.device)  # refuses an unknown precision now
         self.precision = precision
         model = instantiate_config(self.cfg.model, "model")
-        load_weights(model, self.cfg.train.init_checkpoint if weights is None else weights)
+        load_weights(model, self.cfg.train.init_checkpoint if weights is None else weights,
+                     allow_pickle=self.cfg.train.get("allow_pickle", False))
         self.model = model.to(self.device).eval()
         self.mapper = instantiate_config(self.cfg.dataloader.test.mapper, "dataloader.test.mapper")
         dataset = OmegaConf.select(self.cfg, "dataloader.test.dataset.name", default=None)
