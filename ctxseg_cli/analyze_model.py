@@ -1,9 +1,13 @@
 """Parameter and FLOP counts of a config's model (fvcore; one multiply-add counts as one flop).
 
     ctxseg-analyze --config-file configs/toy/fpn_r18_toy.py --tasks params flops --size 512 512
+    ctxseg-analyze --config-file CFG --tasks flops --as-configured --size 512 683
     ctxseg-analyze --config-file CFG --tasks params model.backbone.bottom_up.depths=[2,2,6,2]
 
-(``python tools/analyze_model.py`` in a checkout is the same command.)
+(``python tools/analyze_model.py`` in a checkout is the same command.) By default ``flops`` counts one
+whole-image, single-scale forward of a ``--size`` input, whatever the config's test mode (the number papers
+report). ``--as-configured`` counts what the config's test does to a ``--size`` image instead: its test resize,
+its multi-scale and flip views and its sliding windows; the output says how many forward passes that is.
 """
 import sys
 
@@ -17,24 +21,12 @@ def build_parser():
     parser = tool_parser(__doc__, prog="ctxseg-analyze")
     parser.add_argument("--tasks", nargs="+", choices=["params", "flops"], default=["params"])
     parser.add_argument("--size", nargs=2, type=int, default=[512, 512], metavar=("H", "W"),
-                        help="input size for the flop count")
+                        help="input size for the flop count (with --as-configured: the original image's size)")
+    parser.add_argument("--as-configured", action="store_true",
+                        help="count the config's whole test (test resize, TTA views, sliding windows)")
     parser.add_argument("--depth", type=int, default=2, help="depth of the per-module parameter table")
     add_config_options(parser)
     return parser
-
-
-def count_flops(model, height, width):
-    """Total flops (multiply-adds) of one inference forward at (height, width), and the analysis."""
-    import torch
-    from fvcore.nn import FlopCountAnalysis
-
-    image = torch.zeros(3, height, width)
-    inputs = [{"image": image, "height": height, "width": width}]
-    model.eval()
-    with torch.no_grad():
-        analysis = FlopCountAnalysis(model, (inputs,))
-        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        return analysis.total(), analysis
 
 
 def run(args):
@@ -44,10 +36,11 @@ def run(args):
     from fvcore.nn import parameter_count, parameter_count_table
 
     from ctxseg.config import instantiate_config, load_config
+    from ctxseg.inference import count_configured_flops, count_whole_image_flops
 
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     cfg = load_config(args.config_file, config_overrides(args))
-    model = instantiate_config(cfg.model, "model")
+    model = instantiate_config(cfg.model, "model").eval()
     if "params" in args.tasks:
         counts = parameter_count(model)
         print(parameter_count_table(model, max_depth=args.depth))
@@ -56,8 +49,14 @@ def run(args):
             if name in counts:
                 print(f"parameters: {name} {counts[name]:,}")
     if "flops" in args.tasks:
-        total, _ = count_flops(model, *args.size)
-        print(f"flops (multiply-adds) at {args.size[0]}x{args.size[1]}: {total / 1e9:.2f} G")
+        height, width = args.size
+        if args.as_configured:
+            mapper = instantiate_config(cfg.dataloader.test.mapper, "dataloader.test.mapper")
+            count = count_configured_flops(model, mapper, height, width)
+        else:
+            count = count_whole_image_flops(model, height, width)
+        print(f"counted: {count.description}")
+        print(f"flops (multiply-adds): {count.flops / 1e9:.2f} G")
     return 0
 
 

@@ -3,8 +3,11 @@ import argparse
 import errno
 import sys
 
-__all__ = ["tool_parser", "add_config_options", "add_preparation_options", "config_overrides", "positive_int", "run_tool",
-           "user_message"]
+__all__ = ["tool_parser", "add_config_options", "add_precision_option", "add_preparation_options", "config_overrides",
+           "positive_int", "run_tool", "user_message", "PRECISION_NAMES"]
+
+# The names of ctxseg.inference.PRECISIONS (repeated here: a parser must not import torch).
+PRECISION_NAMES = ("fp32", "bf16", "fp16")
 
 # errno values that mean "the disk is full" rather than a bug.
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -28,6 +31,12 @@ def add_config_options(parser, required=True, opts_alias=False):
                         help="config overrides after the options, e.g. train.max_iter=100 optimizer.lr=1e-4 "
                              "(a new key needs a leading +; None/null for None); a YAML config takes its own "
                              "keys, e.g. SOLVER.MAX_ITER=100")
+
+
+def add_precision_option(parser, what):
+    """``--precision fp32|bf16|fp16``: autocast for ``what`` (float32 resizing, softmax and window matching)."""
+    parser.add_argument("--precision", choices=PRECISION_NAMES, default="fp32",
+                        help=f"precision of {what}: bf16/fp16 run under autocast (default fp32)")
 
 
 def config_overrides(args):

@@ -4,6 +4,7 @@
     ctxseg-train --config-file CFG train.max_iter=1000 optimizer.lr=1e-4       # with overrides
     ctxseg-train --config-file CFG --resume                 # continue from the output dir's last checkpoint
     ctxseg-train --config-file CFG --eval-only train.init_checkpoint=output/model_final.pth
+    ctxseg-train --config-file CFG --eval-only --precision bf16 train.init_checkpoint=output/model_final.pth
     ctxseg-train --config-file CFG --num-gpus 8             # one process per GPU (without CUDA: CPU processes)
 
     ctxseg-train --config-file configs/toy/fpn_swin_toy.yaml SOLVER.MAX_ITER=1000   # a yacs YAML config
@@ -18,7 +19,7 @@ ctxseg's version and git commit and writes them to ``version.json`` in the outpu
 """
 import sys
 
-from .runner import add_config_options, config_overrides, positive_int, run_tool, tool_parser
+from .runner import add_config_options, add_precision_option, config_overrides, positive_int, run_tool, tool_parser
 
 __all__ = ["build_parser", "main"]
 
@@ -30,6 +31,7 @@ def build_parser():
     parser.add_argument("--resume", action="store_true",
                         help="continue from the last checkpoint in train.output_dir (if there is one)")
     parser.add_argument("--eval-only", action="store_true", help="evaluate train.init_checkpoint, do not train")
+    add_precision_option(parser, "--eval-only (training: train.amp.enabled and train.amp.dtype)")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="also read legacy pickled checkpoints (this runs code from the file: only for files "
                              "you trust); the same as train.allow_pickle=True")
@@ -58,11 +60,11 @@ def load_checked_config(args):
 def process_main(args):
     """What each training or evaluation process runs."""
     import ctxseg  # noqa: F401  (patches Detectron2, registers models and datasets)
-    from detectron2.engine import default_setup
     from detectron2.utils import comm
     from detectron2.utils.logger import setup_logger
 
-    from ctxseg.engine import do_train, eval_only
+    from ctxseg.engine import default_setup, do_train, eval_only, resolve_device  # default_setup: lock first
+    from ctxseg.inference import inference_precision
     from ctxseg.utils.env import record_version_info
 
     cfg = load_checked_config(args)
@@ -71,7 +73,8 @@ def process_main(args):
     if comm.is_main_process():
         record_version_info(cfg.train.output_dir, logger)
     if args.eval_only:
-        return eval_only(cfg)
+        with inference_precision(args.precision, resolve_device(cfg.train.get("device", "auto"))):
+            return eval_only(cfg)
     return do_train(args, cfg)
 
 
@@ -100,6 +103,9 @@ def run(args):
 
     if not 0 <= args.machine_rank < args.num_machines:
         raise UserError(f"--machine-rank must be in 0..{args.num_machines - 1}, got {args.machine_rank}")
+    if args.precision != "fp32" and not args.eval_only:
+        raise UserError(f"--precision {args.precision} applies to --eval-only; training sets its precision with "
+                        f"train.amp.enabled=True train.amp.dtype={args.precision}")
     load_checked_config(args)  # fail here, before any process starts
     several = args.num_gpus * args.num_machines > 1
     try:

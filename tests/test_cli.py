@@ -10,7 +10,7 @@ from .conftest import ROOT
 from .conftest import TINY_TOY_CONFIG as CONFIG
 
 TOOLS = ["train_net", "demo", "analyze_model", "convert_weights", "browse_dataset", "make_toy_dataset",
-         "prepare_ade20k", "prepare_cityscapes", "prepare_pascal_context"]
+         "prepare_ade20k", "prepare_cityscapes", "prepare_pascal_context", "export_model", "plot_metrics"]
 
 
 def _tool(name):

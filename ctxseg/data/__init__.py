@@ -12,3 +12,4 @@ from .transforms import (  # noqa: F401
     RandomRatioResize,
     ResizeKeepRatio,
 )
+from .train_loader import ResumableTrainLoader  # noqa: F401

@@ -4,6 +4,8 @@ Tensors here are channel-last (B, H, W, C) unless a function says otherwise.
 """
 import torch.nn.functional as F
 
+from .tracing import capturing_graph
+
 __all__ = ["pad_to_multiple", "window_partition", "window_merge", "window_grid_size", "window_pool",
            "upsample_window_grid"]
 
@@ -17,7 +19,8 @@ def pad_to_multiple(x, multiple, channels_last=True, value=0.0):
     mh, mw = _pair(multiple)
     h, w = (x.shape[1], x.shape[2]) if channels_last else (x.shape[-2], x.shape[-1])
     pad_h, pad_w = (-h) % mh, (-w) % mw
-    if pad_h == 0 and pad_w == 0:
+    # A traced or exported graph must pad whenever the size asks for it, not as the traced size did.
+    if not capturing_graph() and pad_h == 0 and pad_w == 0:
         return x
     if channels_last:
         return F.pad(x, (0, 0, 0, pad_w, 0, pad_h), value=value)

@@ -59,6 +59,26 @@ def _per_stage(value, name, num_stages=4):
     return value
 
 
+def _pooling_weights(size, bins, like):
+    """(bins, size) weights averaging each of PyTorch's adaptive pooling bins [floor(i s / n), ceil((i + 1) s / n))."""
+    index = torch.arange(size, device=like.device)
+    bin_index = torch.arange(bins, device=like.device)[:, None]
+    inside = (index >= bin_index * size // bins) & (index < ((bin_index + 1) * size + bins - 1) // bins)
+    inside = inside.to(like.dtype)
+    return inside / inside.sum(dim=1, keepdim=True)
+
+
+def adaptive_avg_pool(x, bins):
+    """``F.adaptive_avg_pool2d(x, bins)`` of a [..., H, W] map as two matrix products.
+
+    The same bins, written so that exports stay right at every size: ONNX's converter of adaptive pooling
+    fixes the bins of the traced input, and gives wrong centres (or fails) on other sizes.
+    """
+    rows = _pooling_weights(x.shape[-2], bins, x)
+    cols = _pooling_weights(x.shape[-1], bins, x)
+    return rows @ x @ cols.transpose(0, 1)
+
+
 class Cluster(nn.Module):
     """Context Cluster token mixer: cluster points around pooled centres, aggregate, dispatch back.
 
@@ -95,8 +115,8 @@ class Cluster(nn.Module):
         values = rearrange(self.v(x), split, e=self.heads, fh=fold, fw=fold)
         region_h, region_w = feats.shape[-2:]
 
-        centers = F.adaptive_avg_pool2d(feats, self.proposal_size).flatten(2).transpose(1, 2)  # [B', M, d]
-        value_centers = F.adaptive_avg_pool2d(values, self.proposal_size).flatten(2).transpose(1, 2)
+        centers = adaptive_avg_pool(feats, self.proposal_size).flatten(2).transpose(1, 2)  # [B', M, d]
+        value_centers = adaptive_avg_pool(values, self.proposal_size).flatten(2).transpose(1, 2)
         points = feats.flatten(2).transpose(1, 2)  # [B', N, d]
         values = values.flatten(2).transpose(1, 2)
 

@@ -36,13 +36,14 @@ def relative_position_index(window_size):
 
 def shifted_window_mask(height, width, window_size, shift, device=None):
     """Additive attention mask (num_windows, N, N) for a rolled (height, width) map: -100 across regions."""
-    regions = torch.zeros(1, height, width, 1, device=device)
-    cuts = (slice(0, -window_size), slice(-window_size, -shift), slice(-shift, None))
-    label = 0
-    for rows in cuts:
-        for cols in cuts:
-            regions[:, rows, cols, :] = label
-            label += 1
+    # Rows (and columns) fall in three bands: [0, -window), [-window, -shift), [-shift, end); a region is a
+    # pair of bands. Computed from comparisons rather than slice assignments, which exports to ONNX get wrong
+    # for sizes other than the traced one.
+    def bands(size):
+        index = torch.arange(size, device=device)
+        return (index >= size - window_size).long() + (index >= size - shift).long()
+
+    regions = (bands(height)[:, None] * 3 + bands(width)[None, :]).float()[None, :, :, None]
     regions = window_partition(regions, window_size).reshape(-1, window_size * window_size)
     different = regions[:, None, :] != regions[:, :, None]
     return torch.zeros(different.shape, device=device).masked_fill(different, -100.0)
@@ -170,8 +171,10 @@ class SwinStage(nn.Module):
         """(B, H, W, C) -> (the blocks' output, the merged map for the next stage or None)."""
         mask = None
         if self.shift and len(self.blocks) > 1:
-            hp = math.ceil(x.shape[1] / self.window_size) * self.window_size
-            wp = math.ceil(x.shape[2] / self.window_size) * self.window_size
+            # Integer arithmetic on non-negative numbers: tracing records it, torch.export can save it (not
+            # math.ceil), and ONNX's integer division (which truncates) agrees with Python's floor division.
+            hp = (x.shape[1] + self.window_size - 1) // self.window_size * self.window_size
+            wp = (x.shape[2] + self.window_size - 1) // self.window_size * self.window_size
             mask = shifted_window_mask(hp, wp, self.window_size, self.shift, device=x.device)
         for block in self.blocks:
             if self.use_checkpoint and self.training:
