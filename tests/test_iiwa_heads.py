@@ -33,6 +33,8 @@ DECODERS = {
                            depths=(1, 1, 1)), 17_947_356, 17_948_892),
     "swin_s_cityscapes": (dict(num_classes=19, window_size_q=(4, 8), window_size_k=(4, 8)), 11_279_974, 11_280_998),
     "swin_s_pascal": (dict(num_classes=59, window_size_q=(6, 6), window_size_k=(6, 6)), 11_306_678, 11_307_702),
+    "toy": (dict(num_classes=7, embed_dim=64, query_dim=64, memory_dims=(32, 64, 128), depths=(1,), num_heads=4,
+                 window_size_q=(4, 4), window_size_k=(4, 4)), 236_118, 236_374),
 }
 
 

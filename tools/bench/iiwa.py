@@ -96,19 +96,6 @@ def _reset_peak():
         return False
 
 
-def fusion_forward(neck, bottom):
-    """The neck's top-down cascade on given bottom-up maps (as ``IIWAFusionNeck.forward`` runs it)."""
-    levels = [bottom[name] for name in neck.in_features]
-    outputs, key = {}, levels[3]
-    for i in (2, 1, 0):
-        key = neck.fusions[i](key, levels[i])
-        if neck.ffns is not None:
-            key = neck.ffns[i](key)
-        outputs[f"f{i}"] = key
-    outputs[neck.in_features[3]] = levels[3]
-    return outputs
-
-
 def _leaves(features):
     return {k: v.detach().requires_grad_() for k, v in features.items()}
 
@@ -125,7 +112,7 @@ def forward_pass(model, image):
         start = time.perf_counter()
         bottom = neck.bottom_up(image)
         t_backbone = time.perf_counter()
-        fused = fusion_forward(neck, bottom)
+        fused = neck.fuse(bottom)
         t_fusion = time.perf_counter()
         head(fused)
         end = time.perf_counter()
@@ -143,7 +130,7 @@ def train_pass(model, image, targets):
         bottom = neck.bottom_up(image)
         bottom_leaves = _leaves(bottom)
         t0 = time.perf_counter()
-        fused = fusion_forward(neck, bottom_leaves)
+        fused = neck.fuse(bottom_leaves)
         fused_leaves = _leaves(fused)
         t1 = time.perf_counter()
         losses = head.losses(head(fused_leaves), targets)

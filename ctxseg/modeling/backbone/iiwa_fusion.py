@@ -120,7 +120,11 @@ class IIWAFusionNeck(Backbone):
 
     def forward(self, x):
         """Image batch (B, 3, H, W) -> ``{"f0", "f1", "f2": fused maps, <top>: the top bottom-up map}``."""
-        bottom = self.bottom_up(x)
+        outputs = self.fuse(self.bottom_up(x))
+        return {name: outputs[name] for name in self._out_features}
+
+    def fuse(self, bottom):
+        """The top-down cascade on the bottom-up maps ``bottom`` (a dict holding ``in_features``)."""
         levels = [bottom[name] for name in self.in_features]
         outputs = {}
         key = levels[3]
@@ -130,7 +134,7 @@ class IIWAFusionNeck(Backbone):
                 key = self.ffns[i](key)
             outputs[f"f{i}"] = key
         outputs[self.in_features[3]] = levels[3]
-        return {name: outputs[name] for name in self._out_features}
+        return outputs
 
     def output_shape(self):
         """Channels and strides of ``f0, f1, f2`` and of the passed-through top map."""
