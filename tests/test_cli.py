@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, TINY_SWIN_CONFIG
 from .conftest import TINY_TOY_CONFIG as CONFIG
 
 TOOLS = ["train_net", "demo", "analyze_model", "convert_weights", "browse_dataset", "make_toy_dataset",
@@ -99,3 +99,16 @@ def test_other_tools_report_one_line(tmp_path, capsys):
     assert _tool("prepare_ade20k").main(["--root", str(tmp_path / "nowhere")]) == 2
     assert "Missing folder" in _error_line(capsys)
     assert not (tmp_path / "b").exists() and not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("override,message", [
+    ("model.num_classes=0", "num_classes must be a positive int, got 0"),
+    ("model.head.num_classes=-1", "SemanticFPNHead: num_classes must be a positive int, got -1"),
+    ("model.backbone.bottom_up.window_size=0", "D2SwinTransformer: window_size must be a positive int, got 0"),
+    ("model.backbone.bottom_up.num_heads=[1,0,2,2]", "D2SwinTransformer: num_heads must be positive ints"),
+])
+def test_sizes_of_zero_are_config_errors(override, message, capsys):
+    """A zero size would otherwise fail inside a layer (division by zero, an empty weight) at the first step."""
+    assert _tool("analyze_model").main(["--config-file", TINY_SWIN_CONFIG, override]) == 2
+    line = _error_line(capsys)
+    assert "cannot build 'model'" in line and message in line
