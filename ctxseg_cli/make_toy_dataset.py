@@ -15,7 +15,7 @@ decides (an object's class is set by a marker far away in its image), registered
 import os
 import sys
 
-from .runner import run_tool, tool_parser
+from .runner import parse_tool_args, run_tool, tool_parser
 
 __all__ = ["build_parser", "main"]
 
@@ -56,7 +56,7 @@ def run(args):
 
 def main(argv=None):
     """Entry point of ``ctxseg-make-toy``."""
-    return run_tool(run, build_parser().parse_args(argv))
+    return run_tool(run, parse_tool_args(build_parser(), argv))
 
 
 if __name__ == "__main__":
