@@ -228,12 +228,10 @@ def _write_png(path, array):
         raise OSError(f"Could not write {path}")
 
 
-_SAMPLERS = {"texture": make_sample, "context": make_context_sample}
-
-
 def _write_sample(job):
     root, split, index, size, seed, kind = job
-    image, label = _SAMPLERS[kind](sample_rng(seed, split, index), *size)
+    sampler = make_context_sample if kind == "context" else make_sample
+    image, label = sampler(sample_rng(seed, split, index), *size)
     name = f"toy_{index:05d}.png"
     _write_png(os.path.join(root, "images", split, name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     _write_png(os.path.join(root, "annotations", split, name), label)
