@@ -163,7 +163,7 @@ def scale_head_convs(level):
 
 
 def synthetic_mmseg_checkpoint(seed=0, num_classes=150):
-    """Random tensors under the mmseg 0.x key names of spec section 1.10 (4-D MLP weights, as released)."""
+    """Random tensors under the mmseg 0.x key names of the official release (4-D MLP weights, as released)."""
     g = torch.Generator().manual_seed(seed)
 
     def conv(out_c, in_c, k):
@@ -204,7 +204,7 @@ def synthetic_mmseg_checkpoint(seed=0, num_classes=150):
 
 
 def mmseg_fpn_logits(sd, feats):
-    """mmseg's FPN neck and FPNHead (spec 3.2-3.3) in eval mode, from mmseg-named tensors: stride-4 logits."""
+    """mmseg's FPN neck and FPNHead (mmseg 0.19) in eval mode, from mmseg-named tensors: stride-4 logits."""
     laterals = [F.conv2d(x, sd[f"neck.lateral_convs.{i}.conv.weight"], sd[f"neck.lateral_convs.{i}.conv.bias"])
                 for i, x in enumerate(feats)]
     for i in range(len(laterals) - 1, 0, -1):

@@ -109,7 +109,7 @@ CONVS_PER_LEVEL = {0: (0,), 1: (0,), 2: (0, 2), 3: (0, 2, 4)}
 
 
 def mmseg_state_dict(backbone_sd):
-    """Random tensors under the mmseg 0.x names of CoC + FPN + FPNHead (spec section 1.10)."""
+    """Random tensors under the mmseg 0.x names of CoC + FPN + FPNHead."""
     state = {}
     for key, tensor in backbone_sd.items():
         if ".mlp.fc" in key and key.endswith(".weight"):

@@ -1,4 +1,4 @@
-"""The augmentations of ctxseg.data.transforms follow the spec (mmseg 0.19 semantics)."""
+"""The augmentations of ctxseg.data.transforms follow mmseg 0.19's semantics."""
 import cv2
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
 """Cross-IIWA fusion: a smaller key map attends into a larger query map window by window and through
-window averages, the released ``TransFusion2`` of IIWA (spec iiwa.md 2.4), with the released names."""
+window averages, the released ``TransFusion2`` of IIWA, with the released names."""
 import torch.nn.functional as F
 from torch import nn
 

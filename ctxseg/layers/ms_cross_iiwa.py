@@ -1,5 +1,5 @@
 """MS Cross-IIWA: cross-attention from query windows to Hungarian-matched key windows of several memory
-scales, the released ``WindowCrossAttention`` of IIWA (spec iiwa.md 2.3), with the released names."""
+scales, the released ``WindowCrossAttention`` of IIWA, with the released names."""
 import torch
 from timm.layers import DropPath, Mlp
 from torch import nn

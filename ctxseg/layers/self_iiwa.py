@@ -1,5 +1,5 @@
 """Self-IIWA: intra-window (local) then inter-window (long-range) self-attention, the released
-``WindowAttention`` of IIWA (spec iiwa.md 2.2), with the released parameter names."""
+``WindowAttention`` of IIWA, with the released parameter names."""
 import torch
 from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import nn

@@ -1,5 +1,8 @@
 """Window matching for MS Cross-IIWA: key windows from memory maps, Hungarian matching of query windows
-to distinct key windows, and the gather of the matched windows (spec iiwa.md 2.3, decisions 6 and 12)."""
+to distinct key windows, and the gather of the matched windows.
+
+The matching is the released one: raw dot products of the pooled, un-projected windows, solved per image
+by scipy's ``linear_sum_assignment`` on a float64 CPU copy (see docs/iiwa_reconstruction.md)."""
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
