@@ -60,6 +60,7 @@ def load_checked_config(args):
 def process_main(args):
     """What each training or evaluation process runs."""
     import ctxseg  # noqa: F401  (patches Detectron2, registers models and datasets)
+    # isort: split
     from detectron2.utils import comm
     from detectron2.utils.logger import setup_logger
 
@@ -95,7 +96,8 @@ def _spawned_process_main(args):
 
 def run(args):
     """Check the config once, then start the processes."""
-    import ctxseg  # noqa: F401
+    import ctxseg  # noqa: F401  (first: it patches Detectron2)
+    # isort: split
     from torch.multiprocessing import ProcessExitedException
 
     from ctxseg.engine import launch

@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from detectron2.config import LazyCall as L
 from detectron2.config import LazyConfig, instantiate
 from detectron2.data import transforms as T
 from fvcore.nn import parameter_count
 
+import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from ctxseg.checkpoint import convert_file
 from ctxseg.data import AlignResize, PadToSize, RandomCropCategoryRatio, ResizeKeepRatio
 from ctxseg.engine import do_train

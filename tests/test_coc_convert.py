@@ -1,11 +1,11 @@
 """Context Cluster converters: authors' ImageNet checkpoints and mmseg Semantic FPN checkpoints."""
 import pytest
 import torch
-
-import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import FPN
 from detectron2.modeling.meta_arch.semantic_seg import SemSegFPNHead
+
+import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from ctxseg.checkpoint import convert_file, converter_names
 from ctxseg.checkpoint.coc import convert_coc_imagenet, convert_coc_mmseg, infer_coc_arch
 from ctxseg.modeling.backbone.context_cluster import D2ContextCluster, coc_small

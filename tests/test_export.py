@@ -8,7 +8,8 @@ import ctxseg  # noqa: F401
 from ctxseg.config import instantiate_config, load_config
 from ctxseg.export import ExportError, SegmentationGraph, check_exported, export_graph, export_model, load_exported
 from ctxseg.layers.tracing import NotExportableError, counting_operations, refuse_graph_capture
-from ctxseg_cli import analyze_model, export_model as export_tool
+from ctxseg_cli import analyze_model
+from ctxseg_cli import export_model as export_tool
 
 from .conftest import ROOT
 from .conftest import TINY_TOY_CONFIG as CONFIG

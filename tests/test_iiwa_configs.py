@@ -19,7 +19,8 @@ TOY_CONFIG = os.path.join(ROOT, "configs", "toy", "iiwa_swin_toy.py")
 TTA = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
 CITYSCAPES_WEIGHTS = [0.8373, 0.918, 0.866, 1.0345, 1.0166, 0.9969, 0.9754, 1.0489, 0.8786, 1.0023, 0.9539,
                       0.9843, 1.1116, 0.9037, 1.0865, 1.0955, 1.0865, 1.1529, 1.0507]
-SWIN_PARAMS = {96: 48.84, 128: 86.88, 192: 195.20}  # millions: timm's Swin without head and final norm, plus the 4 output norms
+# Millions: timm's Swin without its classifier and final norm, plus the 4 output norms.
+SWIN_PARAMS = {96: 48.84, 128: 86.88, 192: 195.20}
 
 # The released configs, one row each: E, decoder (embed, query, depths, window, drop), classes, test (mode, crop,
 # stride), multi-scale test, global batch, backbone lr_mult, warm-up (iters, ratio), poly power, iterations,

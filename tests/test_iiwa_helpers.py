@@ -4,8 +4,14 @@ import math
 import pytest
 import torch
 
-from ctxseg.layers import (PositionEmbeddingSine, sine_position_embedding, upsample_window_grid, window_grid_size,
-                           window_partition, window_pool)
+from ctxseg.layers import (
+    PositionEmbeddingSine,
+    sine_position_embedding,
+    upsample_window_grid,
+    window_grid_size,
+    window_partition,
+    window_pool,
+)
 from ctxseg.layers.iiwa_attention import attend, relative_position_index
 
 

@@ -4,15 +4,14 @@ import timm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from timm.models import swin_transformer as timm_swin
-
-import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from detectron2.config import LazyCall as L
 from detectron2.config import instantiate
 from detectron2.modeling import BACKBONE_REGISTRY
+from timm.models import swin_transformer as timm_swin
+
+import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from ctxseg.checkpoint.swin import convert_swin
-from ctxseg.modeling.backbone.swin import (D2SwinTransformer, PatchMerging, swin_base, swin_large, swin_small,
-                                           swin_tiny)
+from ctxseg.modeling.backbone.swin import D2SwinTransformer, PatchMerging, swin_base, swin_large, swin_small, swin_tiny
 
 from .swin_checkpoints import timm_to_official
 

@@ -8,14 +8,14 @@ import sys
 import pytest
 import torch
 import torch.nn as nn
+from detectron2.modeling import FPN
 
 import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
-from detectron2.modeling import FPN
 from ctxseg.checkpoint import converter_names
 from ctxseg.checkpoint.swin import convert_swin, detect_swin_format, resize_relative_position_table
 from ctxseg.modeling.backbone.swin import D2SwinTransformer
 
-from .swin_checkpoints import TINY_ARCH, official_to_mmseg, tiny_timm_swin, timm_to_official
+from .swin_checkpoints import TINY_ARCH, official_to_mmseg, timm_to_official, tiny_timm_swin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUTPUT_NORMS = [f"norm{i}.{p}" for i in range(4) for p in ("bias", "weight")]

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from detectron2.data import MetadataCatalog
 from PIL import Image
 
 import ctxseg  # noqa: F401  (registers the datasets)
-from detectron2.data import MetadataCatalog
-
 from ctxseg.data import SemSegDatasetMapper, get_dataset_dicts
 from ctxseg.data.datasets import load_sem_seg_pairs
 from ctxseg.data.datasets.toy import TOY_CLASSES, TOY_COLORS

@@ -2,10 +2,9 @@
 import cv2
 import numpy as np
 import pytest
-
-import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from detectron2.data import transforms as T
 
+import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from ctxseg.data.transforms import (
     PIXEL_MEAN,
     AlignResize,

@@ -175,8 +175,9 @@ class SemSegEvaluator(DatasetEvaluator):
         from detectron2.data.detection_utils import read_image
 
         for index, (file_name, prediction, ground_truth) in enumerate(self.images):
-            picture = prediction_picture(read_image(file_name, format="RGB"), prediction, self.class_names, self.palette,
-                                         ground_truth, ignore_label=self.ignore_label, min_side=256, max_side=768)
+            image = read_image(file_name, format="RGB")
+            picture = prediction_picture(image, prediction, self.class_names, self.palette, ground_truth,
+                                         ignore_label=self.ignore_label, min_side=256, max_side=768)
             storage.put_image(f"predictions/{index}_{os.path.basename(file_name)}", picture.transpose(2, 0, 1))
 
     def table(self, metrics):

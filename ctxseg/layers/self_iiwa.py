@@ -4,8 +4,7 @@ import torch
 from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import nn
 
-from .iiwa_attention import attend, check_heads, check_window_size, merge_heads, relative_position_index, \
-    split_heads
+from .iiwa_attention import attend, check_heads, check_window_size, merge_heads, relative_position_index, split_heads
 from .position import sine_position_embedding
 from .window import pad_to_multiple, upsample_window_grid, window_merge, window_partition, window_pool
 

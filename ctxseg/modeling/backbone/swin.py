@@ -12,11 +12,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint
-from timm.layers import DropPath, Mlp, trunc_normal_
-
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
+from timm.layers import DropPath, Mlp, trunc_normal_
 
 from ctxseg.layers import init_linear_and_layernorm, pad_to_multiple, window_merge, window_partition
 from ctxseg.utils.errors import ConfigError
