@@ -98,6 +98,7 @@ def test_test_pipeline_aligns_to_multiples_of_32():
 
 
 @pytest.mark.parametrize("size, proposals", VARIANTS)
+@pytest.mark.slow
 def test_one_training_iteration_at_64x64(size, proposals):
     cfg = load_coc(size, proposals)
     torch.manual_seed(0)
@@ -131,6 +132,7 @@ def test_toy_config_loss_decreases_on_a_fixed_batch():
     assert history[-1] < 0.99 * history[0], history  # from ln(7): the classifier starts at N(0, 0.01)
 
 
+@pytest.mark.slow
 def test_toy_config_trains_and_evaluates_through_its_loaders(tmp_path, monkeypatch):
     data = tmp_path / "datasets"
     subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_toy_dataset.py"), "--out", str(data / "toy"),
@@ -228,6 +230,7 @@ def mmseg_fpn_logits(sd, feats):
     return F.conv2d(fused, sd["decode_head.conv_seg.weight"], sd["decode_head.conv_seg.bias"])
 
 
+@pytest.mark.slow
 def test_mmseg_checkpoint_converts_loads_strictly_and_matches_mmseg_fpn(tmp_path):
     checkpoint = synthetic_mmseg_checkpoint()
     source = tmp_path / "iter_80000.pth"

@@ -119,6 +119,7 @@ def _tiny(cfg_name, ignore_label):
 
 @pytest.mark.parametrize("cfg_name,ignore", [("ade20k", 255), ("cityscapes", 255), ("pascal_context_59", 255),
                                              ("pascal_context_459", 65535)])
+@pytest.mark.slow
 def test_config_loaders_and_one_iteration(datasets, cfg_name, ignore):
     cfg, model_cfg = _tiny(cfg_name, ignore)
     torch.manual_seed(0)

@@ -54,6 +54,7 @@ def test_semantic_fpn_models_round_trip(name, format, tmp_path):
     assert sorted(os.listdir(tmp_path)) == [path.name]  # no draft left behind
 
 
+@pytest.mark.slow
 def test_a_graph_that_froze_the_traced_size_is_refused(tmp_path):
     class FrozenSize(torch.nn.Module):
         """Resizes to a size computed in Python: tracing records the traced image's numbers."""

@@ -119,6 +119,7 @@ def test_recipe_follows_the_upstream_row(name):
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
+@pytest.mark.slow
 def test_full_size_model_and_optimizer_groups(name):
     embed, lr_mult = ROWS[name][0], ROWS[name][6]
     cfg = load(name)

@@ -87,6 +87,7 @@ def test_decoder_parameter_breakdown_swin_s():
 
 
 # ------------------------------------------------------------------------------------------ shapes
+@pytest.mark.slow
 def test_full_size_swin_s_ade20k_shapes():
     """The one full-width forward: Swin-S ADE20K at 512x512, one image."""
     neck = IIWAFusionNeck(bottom_up=RandomSwinFeatures(96), patch_sizes=ADE_512).eval()
@@ -111,6 +112,7 @@ def test_full_size_swin_s_ade20k_shapes():
     ("ade20k_512", (500, 470), 1, (64, 240 + 64 + 64)),
     ("ade20k_576", (500, 470), 1, (110, 420 + 110 + 110)),
 ])
+@pytest.mark.slow
 def test_shapes_at_training_crops(name, size, batch, expected_windows):
     """Shapes with tiny widths and the real windows and strides (shapes do not depend on widths)."""
     cfg = CONFIGS[name]
@@ -134,6 +136,7 @@ def test_shapes_at_training_crops(name, size, batch, expected_windows):
     assert torch.isfinite(logits).all()
 
 
+@pytest.mark.slow
 def test_segmentor_predicts_at_any_input_size():
     """size_divisibility 0: a 500x470 image goes through unpadded and comes back at its size."""
     torch.manual_seed(0)

@@ -189,6 +189,7 @@ def test_unequal_cross_windows_need_general_bias():
     assert out.shape == (2, 16, 16, 32) and torch.isfinite(out).all()
 
 
+@pytest.mark.slow
 def test_cross_iiwa_local_branch_magnitude_and_normalised_output():
     """Without softmax the local output has std ~72.5 at init; the final output is LayerNorm'ed."""
     stds, soft_stds = [], []

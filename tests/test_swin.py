@@ -66,6 +66,7 @@ def _max_differences(reference, model, height, width):
     return diffs
 
 
+@pytest.mark.slow
 def test_matches_timm_when_stages_are_window_multiples(timm_and_ctxseg):
     # 224x224: stages 56, 28, 14, 7, all window multiples, so nothing is padded and timm's order
     # (roll, then pad) cannot differ from ctxseg's

@@ -134,6 +134,7 @@ def _load_tool():
     return importlib.import_module("ctxseg_cli.convert_weights")
 
 
+@pytest.mark.slow
 def test_command_line(tmp_path, official):
     mmseg = official_to_mmseg(official["model"], output_norms=_random_output_norms())
     source = tmp_path / "mmseg_swin.pth"

@@ -89,6 +89,7 @@ def test_generator_is_deterministic(tool, tmp_path):
     assert (tmp_path / "a" / image).read_bytes() != (tmp_path / "c" / image).read_bytes()
 
 
+@pytest.mark.slow
 def test_command_line_with_two_workers_gives_the_same_bytes(tool, tmp_path):
     tool.generate(tmp_path / "inproc", **SMALL)
     cmd = [sys.executable, str(TOOL), "--out", str(tmp_path / "cli"), "--train", "6", "--val", "2"]
@@ -115,6 +116,7 @@ def test_same_parameters_do_nothing_and_others_need_overwrite(tool, tmp_path):
 
 
 @pytest.mark.parametrize("marker", [None, "not json", '{"a": 1}'])
+@pytest.mark.slow
 def test_overwrite_never_deletes_a_folder_the_generator_did_not_make(tool, tmp_path, marker):
     out = tmp_path / "photos"
     out.mkdir()
