@@ -19,7 +19,15 @@ ctxseg's version and git commit and writes them to ``version.json`` in the outpu
 """
 import sys
 
-from .runner import add_config_options, add_precision_option, config_overrides, positive_int, run_tool, tool_parser
+from .runner import (
+    add_config_options,
+    add_precision_option,
+    config_overrides,
+    parse_tool_args,
+    positive_int,
+    run_tool,
+    tool_parser,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -122,7 +130,7 @@ def run(args):
 
 def main(argv=None):
     """Entry point of ``ctxseg-train``."""
-    return run_tool(run, build_parser().parse_args(argv))
+    return run_tool(run, parse_tool_args(build_parser(), argv))
 
 
 if __name__ == "__main__":
