@@ -125,6 +125,7 @@ def test_one_training_iteration_at_64x64(size, proposals):
 
 # ---- the toy config ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_toy_config_loss_decreases_on_a_fixed_batch():
     model, history = train_on_fixed_batch(TOY_CONFIG, steps=6, block=1, ignored_rows=8)
     assert isinstance(model.backbone.bottom_up, D2ContextCluster)

@@ -53,6 +53,7 @@ def test_imagenet_tiny_converts_and_loads():
             assert torch.equal(tensor, source[key]), key
 
 
+@pytest.mark.slow
 def test_imagenet_with_dense_norms_loads_strictly_and_matches():
     model = coc_small().eval()
     with torch.no_grad():

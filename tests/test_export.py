@@ -132,6 +132,7 @@ def test_analyze_counts_one_forward_by_default_and_the_configured_test_on_reques
     assert 6 * flops(default) < flops(configured) < 14 * flops(default)
 
 
+@pytest.mark.slow
 def test_analyze_counts_sliding_windows(capsys):
     slide = ["model.test_mode=slide", "model.crop_size=[32,32]", "model.stride=[24,24]"]
     assert analyze_model.main(["--config-file", CONFIG, "--tasks", "flops", "--size", "64", "80", "--as-configured",

@@ -203,6 +203,7 @@ def test_toy_config_model_fits_the_toy_crops():
     assert [tuple(features[f].shape[2:]) for f in ("f0", "f1", "f2", "res5")] == [(32, 32)] + [(16, 16)] * 3
 
 
+@pytest.mark.slow
 def test_toy_config_loss_decreases_on_a_fixed_batch():
     _, history = train_on_fixed_batch(TOY_CONFIG, steps=8)
     assert all(math.isfinite(x) for x in history)

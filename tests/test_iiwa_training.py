@@ -131,6 +131,7 @@ def test_class_weight_and_aux_weight_options():
     torch.testing.assert_close(losses["loss_aux"], expected_aux.sum() / targets.numel())
 
 
+@pytest.mark.slow
 def test_use_checkpoint_gives_the_same_outputs_and_gradients(seed=0):
     plain = make_model(seed, **NO_DROPOUT).train()
     ckpt = make_model(seed, use_checkpoint=True, **NO_DROPOUT).train()
