@@ -4,8 +4,7 @@ from .ms_cross_iiwa import MultiScaleCrossIIWA
 from .position import PositionEmbeddingSine, sine_position_embedding
 from .self_iiwa import SelfIIWA
 from .weight_init import init_linear_and_layernorm
-from .window import (pad_to_multiple, upsample_window_grid, window_grid_size, window_merge, window_partition,
-                     window_pool)
+from .window import pad_to_multiple, upsample_window_grid, window_grid_size, window_merge, window_partition, window_pool
 from .window_matching import gather_windows, key_windows_from_memories, match_windows
 
 __all__ = [

@@ -1,11 +1,16 @@
 """Multi-head attention pieces shared by the IIWA layers: head split/merge, attention, relative positions."""
+from typing import Optional, Tuple
+
 import torch
 from einops import rearrange
+from torch import nn
+
+from .window import WindowSize
 
 __all__ = ["check_window_size", "check_heads", "split_heads", "merge_heads", "attend", "relative_position_index"]
 
 
-def check_window_size(value, owner, name):
+def check_window_size(value: WindowSize, owner: str, name: str) -> Tuple[int, int]:
     """Validate a window size argument (int or pair of positive ints) and return it as a tuple (h, w)."""
     pair = (value, value) if isinstance(value, int) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair):
@@ -13,7 +18,7 @@ def check_window_size(value, owner, name):
     return pair
 
 
-def check_heads(dim, num_heads, owner, dim_name="dim", heads_name="num_heads"):
+def check_heads(dim: int, num_heads: int, owner: str, dim_name: str = "dim", heads_name: str = "num_heads") -> None:
     """Raise a clear error unless ``dim`` splits into ``num_heads`` heads and suits the sine embedding."""
     if num_heads <= 0 or dim % num_heads != 0:
         raise ValueError(f"{owner}: {dim_name}={dim} must be divisible by {heads_name}={num_heads}")
@@ -22,17 +27,18 @@ def check_heads(dim, num_heads, owner, dim_name="dim", heads_name="num_heads"):
                          f"the window tokens)")
 
 
-def split_heads(x, num_heads):
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     """(B, N, heads * d) -> (B, heads, N, d)."""
     return rearrange(x, "b n (h d) -> b h n d", h=num_heads)
 
 
-def merge_heads(x):
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
     """(B, heads, N, d) -> (B, N, heads * d)."""
     return rearrange(x, "b h n d -> b n (h d)")
 
 
-def attend(q, k, v, scale, bias=None, softmax=True, attn_drop=None):
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, bias: Optional[torch.Tensor] = None,
+           softmax: bool = True, attn_drop: Optional[nn.Module] = None) -> torch.Tensor:
     """Multi-head attention on split heads: ``A = softmax(scale * q k^T + bias)``, returns ``A v``.
 
     ``softmax=False`` keeps the raw bilinear scores (the released Cross-IIWA local branch).
@@ -48,7 +54,7 @@ def attend(q, k, v, scale, bias=None, softmax=True, attn_drop=None):
     return attn @ v
 
 
-def relative_position_index(window_q, window_k=None):
+def relative_position_index(window_q: WindowSize, window_k: Optional[WindowSize] = None) -> torch.Tensor:
     """Index (Nq, Nk) into a relative-position bias table of ((hq + hk - 1) * (wq + wk - 1)) rows.
 
     For a query token (iq, jq) of an hq x wq window and a key token (ik, jk) of an hk x wk window:

@@ -1,13 +1,14 @@
 """Self-IIWA: intra-window (local) then inter-window (long-range) self-attention, the released
-``WindowAttention`` of IIWA (spec iiwa.md 2.2), with the released parameter names."""
+``WindowAttention`` of IIWA, with the released parameter names."""
+from typing import Optional, Type
+
 import torch
 from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import nn
 
-from .iiwa_attention import attend, check_heads, check_window_size, merge_heads, relative_position_index, \
-    split_heads
+from .iiwa_attention import attend, check_heads, check_window_size, merge_heads, relative_position_index, split_heads
 from .position import sine_position_embedding
-from .window import pad_to_multiple, upsample_window_grid, window_merge, window_partition, window_pool
+from .window import WindowSize, pad_to_multiple, upsample_window_grid, window_merge, window_partition, window_pool
 
 __all__ = ["SelfIIWA"]
 
@@ -21,8 +22,10 @@ class SelfIIWA(nn.Module):
     pre-norm MLP with DropPath and a final LayerNorm (post-norm output), exactly as released.
     """
 
-    def __init__(self, dim, window_size, num_heads, qkv_bias=True, qk_scale=None, attn_drop=0.1, proj_drop=0.1,
-                 mlp_ratio=4.0, act_layer=nn.GELU, norm_layer=nn.LayerNorm, drop_path=0.1):
+    def __init__(self, dim: int, window_size: WindowSize, num_heads: int, qkv_bias: bool = True,
+                 qk_scale: Optional[float] = None, attn_drop: float = 0.1, proj_drop: float = 0.1,
+                 mlp_ratio: float = 4.0, act_layer: Type[nn.Module] = nn.GELU,
+                 norm_layer: Type[nn.Module] = nn.LayerNorm, drop_path: float = 0.1):
         super().__init__()
         check_heads(dim, num_heads, "SelfIIWA")
         self.dim = dim
@@ -52,7 +55,7 @@ class SelfIIWA(nn.Module):
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(n, n, -1)
         return bias.permute(2, 0, 1)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, H, W, C) channel-last -> (B, H, W, C); any H, W (padded to windows inside, cropped after)."""
         if x.dim() != 4 or x.shape[-1] != self.dim:
             raise ValueError(f"SelfIIWA: expected a channel-last input (B, H, W, {self.dim}), got {tuple(x.shape)}")

@@ -30,6 +30,8 @@ import sys
 import time
 
 import ctxseg  # noqa: F401  (patches Detectron2, registers models)
+
+# isort: split
 import torch
 from detectron2.config import LazyCall as L
 from detectron2.config import LazyConfig, instantiate

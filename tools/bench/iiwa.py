@@ -27,6 +27,8 @@ import time
 
 import ctxseg  # noqa: F401  (patches Detectron2, registers models)
 import ctxseg.layers.ms_cross_iiwa as ms_cross_iiwa
+
+# isort: split
 import torch
 from detectron2.config import LazyConfig, instantiate
 

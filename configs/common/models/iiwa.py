@@ -1,5 +1,7 @@
 """IIWA: dilated Swin-S + Cross-IIWA fusion neck + IIWA decoder, ADE20K defaults.
 
+The neck and the decoder were never released and are reconstructed: docs/iiwa_reconstruction.md.
+
 Keys: ``model.backbone.bottom_up`` (the Swin, strides 4, 8, 8, 8), ``model.backbone`` (the fusion neck:
 ``n_head``, ``patch_sizes`` = key/query windows of fusions 0, 1, 2), ``model.head`` (the decoder:
 ``embed_dim``, ``query_dim``, ``memory_dims`` = the neck widths E, 2E, 4E, windows, embeddings, OHEM, aux

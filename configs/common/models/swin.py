@@ -1,4 +1,4 @@
-"""Swin Transformer backbones as LazyConfig pieces; put one under any head.
+"""Swin Transformer backbones (``ctxseg.modeling.backbone.swin``) as LazyConfig pieces; put one under any head.
 
     from ..common.models.swin import SWIN_S
     model.backbone.bottom_up = SWIN_S  # e.g. under Semantic FPN

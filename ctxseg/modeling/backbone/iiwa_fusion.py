@@ -10,8 +10,9 @@ decoder). Upstream released the Cross-IIWA layer but not this module's body; the
 reading of its config in which every size (in_channels, d_models, n_head, the six patch_sizes, num_outs)
 is used consistently. ``projects/IIWA/README.md`` maps the upstream config keys onto these arguments.
 """
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
+import torch
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
@@ -27,12 +28,12 @@ __all__ = ["IIWAFusionNeck", "FusionFFN"]
 class FusionFFN(nn.Module):
     """Optional pre-norm feed-forward residual after a fusion: ``x + Dropout(Mlp(norm(x)))`` on NCHW maps."""
 
-    def __init__(self, dim, hidden_dim, dropout=0.1):
+    def __init__(self, dim: int, hidden_dim: int, dropout: float = 0.1):
         super().__init__()
         self.norm = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, hidden_dim, act_layer=nn.GELU, drop=dropout)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, C, H, W) -> (B, C, H, W)."""
         y = x.permute(0, 2, 3, 1)
         return x + self.mlp(self.norm(y)).permute(0, 3, 1, 2)
@@ -65,7 +66,7 @@ class IIWAFusionNeck(Backbone):
     def __init__(self, *, bottom_up: Backbone, in_features: Sequence[str] = ("res2", "res3", "res4", "res5"),
                  n_head: Sequence[int] = (4, 8, 16),
                  patch_sizes: Sequence[Sequence[int]] = ((4, 4), (8, 8), (4, 4), (4, 4), (4, 4), (4, 4)),
-                 dropout_ratio: float = 0.1, scale="one", local_softmax: bool = False,
+                 dropout_ratio: float = 0.1, scale: str = "one", local_softmax: bool = False,
                  ffn_dims: Optional[Sequence[int]] = None):
         super().__init__()
         in_features = tuple(in_features)
@@ -118,7 +119,7 @@ class IIWAFusionNeck(Backbone):
                     dropout_ratio=neck.DROPOUT, scale=neck.SCALE, local_softmax=neck.LOCAL_SOFTMAX,
                     ffn_dims=neck.FFN_DIMS or None)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Image batch (B, 3, H, W) -> ``{"f0", "f1", "f2": fused maps, <top>: the top bottom-up map}``."""
         outputs = self.fuse(self.bottom_up(x))
         return {name: outputs[name] for name in self._out_features}
@@ -136,13 +137,13 @@ class IIWAFusionNeck(Backbone):
         outputs[self.in_features[3]] = levels[3]
         return outputs
 
-    def output_shape(self):
+    def output_shape(self) -> Dict[str, ShapeSpec]:
         """Channels and strides of ``f0, f1, f2`` and of the passed-through top map."""
         return {name: ShapeSpec(channels=self._out_feature_channels[name], stride=self._out_feature_strides[name])
                 for name in self._out_features}
 
     @property
-    def size_divisibility(self):
+    def size_divisibility(self) -> int:
         """The bottom-up backbone's; the fusions pad to their windows internally."""
         return self.bottom_up.size_divisibility
 

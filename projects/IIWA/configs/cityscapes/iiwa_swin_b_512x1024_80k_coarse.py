@@ -14,7 +14,8 @@ dataloader.train.dataset = L(get_detection_dataset_dicts)(
     names=[COARSE_TRAIN, "cityscapes_fine_sem_seg_train"], filter_empty=False)
 use_swin_b(model)
 # Upstream "backbone: lr_mult". Our neck lives under backbone.fusions, so the key names the Swin only;
-# being longer than "norm", it still gives Swin norms lr x 0.2 with weight decay (MMCV's name rule).
+# being longer than "norm", it still gives Swin norms lr x 0.2 with weight decay
+# (MMCV's rule: only the longest matching key applies, ctxseg.engine.optimizer).
 optimizer.params.custom_keys["backbone.bottom_up"] = {"lr_mult": 0.2}
 
 train.output_dir = "./output/iiwa_swin_b_512x1024_80k_coarse"
