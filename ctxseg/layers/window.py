@@ -2,10 +2,11 @@
 
 Tensors here are channel-last (B, H, W, C) unless a function says otherwise.
 """
+import torch
 import torch.nn.functional as F
 
-__all__ = ["pad_to_multiple", "window_partition", "window_merge", "window_grid_size", "window_pool",
-           "upsample_window_grid"]
+__all__ = ["pad_to_multiple", "window_partition", "window_merge", "add_windows", "window_grid_size", "window_pool",
+           "upsample_window_grid", "shifted_window_order", "permute_tokens"]
 
 
 def _pair(value):
@@ -43,6 +44,16 @@ def window_merge(windows, window_size, height, width):
     return x.permute(0, 1, 3, 2, 4, 5).reshape(b, height, width, -1)
 
 
+def add_windows(x, windows, window_size):
+    """``x + window_merge(windows)`` in one pass: x (B, H, W, C), windows (B * nH * nW, wh, ww, C) or any
+    shape holding the same elements (e.g. (B * nH * nW, wh * ww, C)). The windows are read through a strided
+    view instead of being merged into a copy first; the sum has x's layout."""
+    wh, ww = _pair(window_size)
+    b, h, w, c = x.shape
+    merged = windows.reshape(b, h // wh, w // ww, wh, ww, c).permute(0, 1, 3, 2, 4, 5)
+    return (x.reshape(b, h // wh, wh, w // ww, ww, c) + merged).reshape(b, h, w, c)
+
+
 def window_grid_size(height, width, window_size):
     """Number of window rows and columns covering a (height, width) map once padded to window multiples."""
     wh, ww = _pair(window_size)
@@ -58,7 +69,8 @@ def window_pool(x, window_size):
     h, w = x.shape[1], x.shape[2]
     if h % wh or w % ww:
         raise ValueError(f"window_pool: size {h}x{w} is not a multiple of the window {wh}x{ww}")
-    pooled = F.avg_pool2d(x.permute(0, 3, 1, 2).contiguous(), kernel_size=(wh, ww), stride=(wh, ww))
+    # The permuted view is a channels-last NCHW tensor: pooled as it is, with no NCHW copy of the map.
+    pooled = F.avg_pool2d(x.permute(0, 3, 1, 2), kernel_size=(wh, ww), stride=(wh, ww))
     return pooled.permute(0, 2, 3, 1)
 
 
@@ -66,3 +78,39 @@ def upsample_window_grid(x, size):
     """Bilinearly resize a window grid (B, Hg, Wg, C) to (B, H, W, C) with ``align_corners=True``."""
     x = F.interpolate(x.permute(0, 3, 1, 2), size=tuple(size), mode="bilinear", align_corners=True)
     return x.permute(0, 2, 3, 1)
+
+
+def shifted_window_order(height, width, window_size, shift=0, device=None):
+    """Where each token of the windows of a rolled map comes from: indices into the flattened map.
+
+    For x (B, height, width, C), ``x.flatten(1, 2)[:, order]`` holds the windows of
+    ``torch.roll(x, (-shift, -shift), (1, 2))`` one after the other in the raster order of
+    :func:`window_partition`, each window's tokens in raster order: roll and partition as one gather.
+    """
+    wh, ww = _pair(window_size)
+    rows = torch.arange(height, device=device).view(height // wh, 1, wh, 1)
+    cols = torch.arange(width, device=device).view(1, width // ww, 1, ww)
+    return (((rows + shift) % height) * width + (cols + shift) % width).flatten()
+
+
+class _PermuteTokens(torch.autograd.Function):
+    """``x[:, order]`` for a permutation ``order``; the gradient is gathered back with its inverse."""
+
+    @staticmethod
+    def forward(ctx, x, order, inverse):
+        ctx.save_for_backward(inverse)
+        return x.index_select(1, order)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inverse,) = ctx.saved_tensors
+        return grad.index_select(1, inverse), None, None
+
+
+def permute_tokens(x, order, inverse):
+    """Reorder the tokens of x (B, N, C) by the permutation ``order`` (``inverse`` is its inverse).
+
+    One gather forward and one backward; autograd's own backward of a gather would scatter-add into a
+    zero-filled tensor instead.
+    """
+    return _PermuteTokens.apply(x, order, inverse)

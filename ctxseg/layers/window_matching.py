@@ -1,10 +1,12 @@
 """Window matching for MS Cross-IIWA: key windows from memory maps, Hungarian matching of query windows
-to distinct key windows, and the gather of the matched windows (spec iiwa.md 2.3, decisions 6 and 12)."""
+to distinct key windows, and the gather of the matched windows."""
+import functools
+
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from .window import pad_to_multiple, window_partition, window_pool
+from .window import pad_to_multiple, window_grid_size
 
 __all__ = ["key_windows_from_memories", "match_windows", "gather_windows"]
 
@@ -18,17 +20,60 @@ def key_windows_from_memories(memories, window_size):
     """
     if len(memories) == 0:
         raise ValueError("key_windows_from_memories: memories is empty; give at least one (B, h, w, C) map")
-    wh, ww = (window_size, window_size) if isinstance(window_size, int) else tuple(window_size)
+    window_size = (window_size, window_size) if isinstance(window_size, int) else tuple(window_size)
     batch, channels = memories[0].shape[0], memories[0].shape[-1]
-    windows, tokens = [], []
     for i, memory in enumerate(memories):
         if memory.dim() != 4 or memory.shape[0] != batch or memory.shape[-1] != channels:
             raise ValueError(f"key_windows_from_memories: memories[{i}] has shape {tuple(memory.shape)}; every "
                              f"memory must be channel-last (B={batch}, h, w, C={channels})")
-        padded = pad_to_multiple(memory, (wh, ww))
-        windows.append(window_partition(padded, (wh, ww)).view(batch, -1, wh, ww, channels))
-        tokens.append(window_pool(padded, (wh, ww)).reshape(batch, -1, channels))
-    return torch.cat(windows, dim=1), torch.cat(tokens, dim=1)
+    return _KeyWindows.apply(window_size, *memories)
+
+
+class _KeyWindows(torch.autograd.Function):
+    """The windows and window averages of several maps in one buffer, with a backward in one pass per map.
+
+    Forward: each map is partitioned straight into its slice of the buffer (one copy per map, no
+    concatenation), the averages are taken from the buffer. Backward: each map's gradient is the
+    gradient of its windows plus that of their averages spread over the window, both read through
+    strided views and written once, in the map's layout.
+    """
+
+    @staticmethod
+    def forward(ctx, window_size, *memories):
+        wh, ww = window_size
+        batch, channels = memories[0].shape[0], memories[0].shape[-1]
+        grids = [window_grid_size(m.shape[1], m.shape[2], window_size) for m in memories]
+        dtype = functools.reduce(torch.promote_types, [m.dtype for m in memories])
+        windows = memories[0].new_empty((batch, sum(gh * gw for gh, gw in grids), wh, ww, channels), dtype=dtype)
+        start = 0
+        for memory, (gh, gw) in zip(memories, grids):
+            padded = pad_to_multiple(memory, window_size)
+            target = windows[:, start:start + gh * gw].view(batch, gh, gw, wh, ww, channels)
+            target.copy_(padded.view(batch, gh, wh, gw, ww, channels).permute(0, 1, 3, 2, 4, 5))
+            start += gh * gw
+        ctx.window_size, ctx.grids = window_size, grids
+        ctx.shapes_and_dtypes = [(m.shape, m.dtype) for m in memories]
+        return windows, windows.mean(dim=(2, 3))
+
+    @staticmethod
+    def backward(ctx, grad_windows, grad_tokens):
+        wh, ww = ctx.window_size
+        grads, start = [], 0
+        for i, ((shape, dtype), (gh, gw)) in enumerate(zip(ctx.shapes_and_dtypes, ctx.grids)):
+            batch, height, width, channels = shape
+            stop = start + gh * gw
+            if not ctx.needs_input_grad[i + 1]:
+                grads.append(None)
+                start = stop
+                continue
+            # (B, gh, wh, gw, ww, C) views of the padded map's gradient and of the windows' gradients.
+            grad = grad_windows.new_empty((batch, gh * wh, gw * ww, channels))
+            window_grads = grad_windows[:, start:stop].view(batch, gh, gw, wh, ww, channels).permute(0, 1, 3, 2, 4, 5)
+            spread = grad_tokens[:, start:stop].view(batch, gh, 1, gw, 1, channels) / (wh * ww)
+            torch.add(window_grads, spread, out=grad.view(batch, gh, wh, gw, ww, channels))
+            grads.append(grad[:, :height, :width].to(dtype))
+            start = stop
+        return (None, *grads)
 
 
 def match_windows(query_tokens, key_tokens):
