@@ -5,11 +5,13 @@ autograd's; with padding, shifted windows and masks, in float32, float64 and und
 import pytest
 import torch
 import torch.nn.functional as F
+from timm.layers import DropPath
 
-from ctxseg.layers import (CrossIIWA, MultiScaleCrossIIWA, SelfIIWA, key_windows_from_memories, pad_to_multiple,
-                           window_partition, window_pool)
+from ctxseg.layers import (CrossIIWA, MultiScaleCrossIIWA, SelfIIWA, gather_windows, key_windows_from_memories,
+                           pad_to_multiple, window_partition, window_pool)
 from ctxseg.layers.attention import (attend, fused_attention, fused_attention_enabled, multi_head_attention,
                                      relative_position_bias, relative_position_index, stacked_linear)
+from ctxseg.layers.residual import add_residual
 from ctxseg.layers.window import add_windows, permute_tokens, shifted_window_order, window_merge
 from ctxseg.modeling.backbone.swin import D2SwinTransformer, SwinBlock, shifted_window_mask, window_layout
 
@@ -119,6 +121,19 @@ def test_relative_position_bias_and_stacked_linear():
     torch.testing.assert_close(stacked_linear(x, first, second), torch.cat([first(x), second(x)], -1))
 
 
+@pytest.mark.parametrize("drop_prob,training", [(0.3, True), (0.3, False), (0.0, True)])
+def test_add_residual_equals_timm_drop_path(drop_prob, training):
+    drop_path = (DropPath(drop_prob) if drop_prob else torch.nn.Identity()).train(training)
+    x, branch = torch.randn(8, 5, 6, 4), torch.randn(8, 5, 6, 4)
+    torch.manual_seed(3)
+    expected = x + drop_path(branch)
+    torch.manual_seed(3)
+    torch.testing.assert_close(add_residual(x, branch, drop_path), expected)
+    if drop_prob and training:
+        kept = [not torch.equal(expected[i], x[i]) for i in range(8)]
+        assert 0 < sum(kept) < 8  # seed 3 drops some samples and keeps others
+
+
 # ---- window helpers -----------------------------------------------------------------------------------------
 
 def test_add_windows_equals_merge_then_add():
@@ -191,6 +206,19 @@ def test_key_windows_backward_equals_autograd_and_gradcheck():
         ((windows * weights[0]).sum() + (tokens * weights[1]).sum()).backward()
         grads.append(strided.grad)
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-12, atol=1e-12)
+
+
+def test_gather_windows_backward_with_repeated_indices():
+    windows = torch.randn(2, 5, 2, 2, 3, dtype=torch.float64, requires_grad=True)
+    indices = torch.tensor([[4, 0, 4], [1, 1, 2]])  # a window picked twice gets both gradients
+    assert torch.autograd.gradcheck(lambda w: gather_windows(w, indices), (windows,))
+    grad = torch.randn(2, 3, 2, 2, 3, dtype=torch.float64)
+    (picked,) = torch.autograd.grad(gather_windows(windows, indices), windows, grad)
+    expected = torch.zeros_like(windows)
+    for b in range(2):
+        for j in range(3):
+            expected[b, indices[b, j]] += grad[b, j]
+    torch.testing.assert_close(picked, expected, rtol=0, atol=1e-15)
 
 
 # ---- the IIWA layers: fused against math, float32, padded sizes, masks, gradients -----------------------------

@@ -7,6 +7,7 @@ from torch import nn
 from .attention import multi_head_attention, relative_position_bias, relative_position_index, stacked_linear
 from .iiwa_attention import check_heads, check_window_size
 from .position import sine_position_embedding
+from .residual import add_residual
 from .window import add_windows, pad_to_multiple, upsample_window_grid, window_partition, window_pool
 from .window_matching import gather_windows, match_windows
 
@@ -126,7 +127,7 @@ class MultiScaleCrossIIWA(nn.Module):
         q = q + self.proj_drop2(self.proj2(q))
 
         q = q[:, :h, :w]
-        q = q + self.drop_path(self.mlp(self.norm1(q)))
+        q = add_residual(q, self.mlp(self.norm1(q)), self.drop_path)
         q = self.norm2(q)
         return (q, matching) if return_matching else q
 

@@ -7,6 +7,7 @@ from torch import nn
 from .attention import multi_head_attention, relative_position_bias, relative_position_index
 from .iiwa_attention import check_heads, check_window_size
 from .position import sine_position_embedding
+from .residual import add_residual
 from .window import add_windows, pad_to_multiple, upsample_window_grid, window_partition, window_pool
 
 __all__ = ["SelfIIWA"]
@@ -81,7 +82,7 @@ class SelfIIWA(nn.Module):
         x = x + self.proj_drop2(self.proj2(x))
 
         x = x[:, :h, :w]
-        x = x + self.drop_path(self.mlp(self.norm1(x)))
+        x = add_residual(x, self.mlp(self.norm1(x)), self.drop_path)
         return self.norm2(x)
 
     def extra_repr(self):

@@ -59,19 +59,18 @@ class _KeyWindows(torch.autograd.Function):
     def backward(ctx, grad_windows, grad_tokens):
         wh, ww = ctx.window_size
         grads, start = [], 0
-        for i, ((shape, dtype), (gh, gw)) in enumerate(zip(ctx.shapes_and_dtypes, ctx.grids)):
-            batch, height, width, channels = shape
+        for needs_grad, (shape, dtype), (gh, gw) in zip(ctx.needs_input_grad[1:], ctx.shapes_and_dtypes, ctx.grids):
             stop = start + gh * gw
-            if not ctx.needs_input_grad[i + 1]:
+            if needs_grad:
+                batch, height, width, channels = shape
+                # Written once through a (B, gh, wh, gw, ww, C) view of the padded map's gradient.
+                grad = grad_windows.new_empty((batch, gh * wh, gw * ww, channels))
+                windows = grad_windows[:, start:stop].view(batch, gh, gw, wh, ww, channels).permute(0, 1, 3, 2, 4, 5)
+                spread = grad_tokens[:, start:stop].view(batch, gh, 1, gw, 1, channels) / (wh * ww)
+                torch.add(windows, spread, out=grad.view(batch, gh, wh, gw, ww, channels))
+                grads.append(grad[:, :height, :width].to(dtype))
+            else:
                 grads.append(None)
-                start = stop
-                continue
-            # (B, gh, wh, gw, ww, C) views of the padded map's gradient and of the windows' gradients.
-            grad = grad_windows.new_empty((batch, gh * wh, gw * ww, channels))
-            window_grads = grad_windows[:, start:stop].view(batch, gh, gw, wh, ww, channels).permute(0, 1, 3, 2, 4, 5)
-            spread = grad_tokens[:, start:stop].view(batch, gh, 1, gw, 1, channels) / (wh * ww)
-            torch.add(window_grads, spread, out=grad.view(batch, gh, wh, gw, ww, channels))
-            grads.append(grad[:, :height, :width].to(dtype))
             start = stop
         return (None, *grads)
 
@@ -108,5 +107,21 @@ def gather_windows(windows, indices):
     """Pick per image the windows ``indices`` (B, n) from ``windows`` (B, N, ...): (B, n, ...), differentiable."""
     b, n = windows.shape[:2]
     offsets = torch.arange(b, device=indices.device)[:, None] * n
-    picked = windows.flatten(0, 1).index_select(0, (indices + offsets).flatten())
+    picked = _GatherRows.apply(windows.flatten(0, 1), (indices + offsets).flatten())
     return picked.view(b, indices.shape[1], *windows.shape[2:])
+
+
+class _GatherRows(torch.autograd.Function):
+    """``x[index]`` along dim 0; the backward accumulates with ``index_put_``, several times faster on CPUs
+    than the scatter-add autograd's own backward of ``index_select`` uses."""
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.save_for_backward(index)
+        ctx.shape = x.shape
+        return x.index_select(0, index)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved_tensors
+        return grad.new_zeros(ctx.shape).index_put_((index,), grad, accumulate=True), None

@@ -17,12 +17,14 @@ part's backward runs on its own), the window matching inside the head and the op
 """
 import argparse
 import contextlib
+import ctypes
 import json
 import os
 import sys
 import time
 
 import torch
+from peak_rss import max_rss_kib, reset_peak_rss, status_kib  # tools/bench/peak_rss.py, beside this script
 
 ROOT = os.getcwd()  # the worker runs in the root of the checkout it measures
 LAYER_BATCH = 2
@@ -185,9 +187,11 @@ def build_layer_case(name, settings):
 # ---- Swin backbone cases ------------------------------------------------------------------------------------
 
 def build_swin_case(name, settings):
-    """Swin-S with the standard strides (``swin_s_448``, ``swin_s_512``: the input side), batch 2, drop path
-    0.3 (the IIWA recipe's); ``--impl timm``: timm's ``swin_small_patch4_window7_224`` at that size."""
+    """Swin-S with the standard strides (``swin_s_448``, ``swin_s_512``: the input side) or IIWA's dilated
+    ones (``swin_s_dilated_512``: strides 4, 2, 1, 1), batch 2, drop path 0.3 (the IIWA recipe's);
+    ``--impl timm``: timm's ``swin_small_patch4_window7_224`` at that size."""
     size = int(name.rsplit("_", 1)[1])
+    strides = (4, 2, 1, 1) if "dilated" in name else (4, 2, 2, 2)
     torch.manual_seed(0)
     if settings.impl == "timm":
         import timm
@@ -198,7 +202,7 @@ def build_swin_case(name, settings):
             return model.forward_intermediates(x, intermediates_only=True)
     else:
         from ctxseg.modeling.backbone.swin import swin_small
-        model = swin_small(drop_path_rate=0.3)
+        model = swin_small(drop_path_rate=0.3, strides=strides)
 
         def call(model, x):
             return model(x)
@@ -344,24 +348,6 @@ def build_case(name, settings, batch=2):
 
 # ---- the worker loop and the memory probe ---------------------------------------------------------------------
 
-def _status_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
-def _reset_peak_rss():
-    """Reset the kernel's peak-RSS mark to the current RSS; False where that is impossible (not Linux)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def peak_memory(case, mode):
     """Extra memory (MiB) one ``mode`` run of an already warmed-up case needs at its peak, and whether the
     figure is exact: CUDA's peak allocation, or the peak resident set over the one before the run."""
@@ -372,10 +358,19 @@ def peak_memory(case, mode):
         torch.cuda.reset_peak_memory_stats()
         case.run(mode)
         return (torch.cuda.max_memory_allocated() - before) / 2 ** 20, True
-    exact = _reset_peak_rss()
-    before = _status_kib("VmRSS") if exact else _status_kib("VmHWM")
+    exact = reset_peak_rss()
+    before = status_kib("VmRSS") if exact else max_rss_kib()
     case.run(mode)
-    return (_status_kib("VmHWM") - before) / 1024, exact
+    return ((status_kib("VmHWM") if exact else max_rss_kib()) - before) / 1024, exact
+
+
+def _release_free_memory():
+    """Hand the allocator's free heap memory back to the system (glibc), so that an idle worker holds
+    only its live tensors while the other side runs."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def worker(settings, batch):
@@ -408,6 +403,7 @@ def worker(settings, batch):
                 raise ValueError(f"unknown command {request['cmd']!r}")
         except Exception as e:  # the driver reports it with the case's name
             answer = {"error": f"{type(e).__name__}: {e}"}
+        _release_free_memory()
         answers.write(json.dumps(answer) + "\n")
 
 

@@ -19,7 +19,7 @@ Suites (cases in ``tools/bench/cases.py``):
   windows, 8 heads, query 64x64, memories 128x128, 64x64, 64x64, batch 2), and the neck's three
   Cross-IIWA fusions in cascade at their 512x512 sizes; forward (eval) and forward+backward (train).
 - ``swin``: Swin-S with the standard strides at 448x448 and 512x512, batch 2, against timm's
-  ``swin_small_patch4_window7_224`` built for the same size.
+  ``swin_small_patch4_window7_224`` built for the same size; and with IIWA's dilated strides at 512x512.
 - ``iiwa``: the IIWA Swin-S ADE20K model (``projects/IIWA/configs/ade20k/iiwa_swin_s_512x512_160k.py``),
   random weights, a batch of 2 random 512x512 images: inference forward and the whole training step
   (forward with losses, backward, the config's optimizer) split by part, with and without activation
@@ -44,7 +44,8 @@ COC_MODELS = [f"coc_{size}_{p}" for size in ("small", "medium") for p in (4, 25,
 SUITES = {
     "layers": ([("self_iiwa", "decoder sizes"), ("ms_cross_iiwa", "decoder sizes"),
                 ("decoder_block", "decoder sizes"), ("fusion_neck", "neck, 512x512")], ["fwd", "fwd_bwd"]),
-    "swin": ([("swin_s_448", "448x448"), ("swin_s_512", "512x512")], ["fwd", "fwd_bwd"]),
+    "swin": ([("swin_s_448", "448x448"), ("swin_s_512", "512x512"), ("swin_s_dilated_512", "512x512, IIWA strides")],
+             ["fwd", "fwd_bwd"]),
     "iiwa": ([("iiwa_swin_s", "512x512"), ("iiwa_swin_s+ckpt", "512x512, checkpointing")], ["fwd", "step"]),
 }
 MODE_NAMES = {"fwd": "forward", "fwd_bwd": "forward+backward", "step": "training step"}
@@ -56,6 +57,8 @@ def parse_args(argv=None):
     parser.add_argument("--baseline", help="root of a baseline checkout (e.g. a git worktree of 8dcaa2c)")
     parser.add_argument("--suite", nargs="+", default=["layers", "swin", "iiwa"],
                         choices=[*SUITES, "coc"], help="what to measure")
+    parser.add_argument("--cases", nargs="+", help="only these cases of the suites (e.g. swin_s_512 iiwa_swin_s)")
+    parser.add_argument("--modes", nargs="+", choices=list(MODE_NAMES), help="only these passes")
     parser.add_argument("--coc-models", nargs="+", default=COC_MODELS, choices=COC_MODELS)
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs per case, mode and side first")
@@ -109,6 +112,11 @@ class Worker:
             self.process.wait()
 
 
+def _timm_has(case):
+    """timm's Swin runs the standard-stride Swin cases only."""
+    return case.startswith("swin_s_") and "dilated" not in case
+
+
 def git_state(root):
     """Short commit of a checkout, with "+changes" when its working tree differs from it."""
     def git(*cmd):
@@ -121,7 +129,7 @@ def measure_times(workers, cases, modes, args):
     """{(case, mode, side): [parts dict per round]}, the sides taking turns."""
     results = {}
     for case, _ in cases:
-        sides = [w for w in workers if w.name != "timm" or case.startswith("swin_s_")]
+        sides = [w for w in workers if w.name != "timm" or _timm_has(case)]
         for w in sides:
             w.request("build", case)
         for mode in modes:
@@ -144,7 +152,7 @@ def measure_memory(sides, cases, modes, args):
     memory = {}
     for case, _ in cases:
         for name, root, impl in sides:
-            if impl == "timm" and not case.startswith("swin_s_"):
+            if impl == "timm" and not _timm_has(case):
                 continue
             worker = Worker(name, root, args, impl, env={"MALLOC_MMAP_THRESHOLD_": "65536"})
             try:
@@ -232,6 +240,9 @@ def main(argv=None):
     suites = {name: SUITES[name] for name in args.suite if name in SUITES}
     if "coc" in args.suite:
         suites["coc"] = ([(m, "512x512") for m in args.coc_models], ["fwd", "step"])
+    suites = {suite: ([c for c in cases if not args.cases or c[0] in args.cases],
+                      [m for m in modes if not args.modes or m in args.modes])
+              for suite, (cases, modes) in suites.items()}
 
     load_start = os.getloadavg()
     memory = {}

@@ -20,6 +20,7 @@ from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 
 from ctxseg.layers import init_linear_and_layernorm, pad_to_multiple, window_partition
 from ctxseg.layers.attention import multi_head_attention, relative_position_bias, relative_position_index
+from ctxseg.layers.residual import add_residual
 from ctxseg.layers.window import permute_tokens, shifted_window_order
 
 __all__ = ["WindowAttention", "SwinBlock", "PatchMerging", "PatchEmbed", "SwinStage", "D2SwinTransformer",
@@ -121,8 +122,8 @@ class SwinBlock(nn.Module):
         windows = permute_tokens(y.reshape(b, hp * wp, c), layout.order, layout.inverse)
         windows = self.attn(windows.view(-1, self.window_size * self.window_size, c), layout.mask)
         y = permute_tokens(windows.view(b, hp * wp, c), layout.inverse, layout.order).view(b, hp, wp, c)
-        x = x + self.drop_path(y[:, :h, :w])
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        x = add_residual(x, y[:, :h, :w], self.drop_path)
+        return add_residual(x, self.mlp(self.norm2(x)), self.drop_path)
 
 
 class PatchMerging(nn.Module):
@@ -294,7 +295,9 @@ class D2SwinTransformer(Backbone):
             features, x = stage(x)
             name = f"res{i + 2}"
             if name in self._out_features:
-                outputs[name] = getattr(self, f"norm{i}")(features).permute(0, 3, 1, 2).contiguous()
+                # NCHW in shape, channels-last in memory (as computed): the IIWA neck and decoder read the
+                # maps channel-last again and convolutions take either layout, so no copy is made.
+                outputs[name] = getattr(self, f"norm{i}")(features).permute(0, 3, 1, 2)
         return outputs
 
     def output_shape(self):
