@@ -1,18 +1,25 @@
-"""Multi-head attention shared by the Swin backbone and the IIWA layers: the kernel, relative positions.
+"""Multi-head attention shared by the Swin backbone and the IIWA layers: the kernel, heads, relative positions.
 
 :func:`multi_head_attention` computes ``softmax(scale * q k^T + bias) v`` with PyTorch's
 ``scaled_dot_product_attention`` (fused flash / memory-efficient kernels on GPUs, the flash kernel on
 CPUs), the relative-position bias and any shifted-window mask passed as one additive mask. The explicit
-math path (:func:`attend`) stays for float64, the precision of the golden tests, and wherever
-``fused_attention(False)`` asks for it (tests that compare both paths).
+math path (:func:`attend`) stays for float64, the precision of the golden tests, wherever
+``fused_attention(False)`` asks for it (tests that compare both paths), and where no fused kernel
+applies: PyTorch's CPU kernel has no attention dropout and no gradient for the mask (a learned bias in
+training), and ``scaled_dot_product_attention`` would fall back to a math path slower than this one.
+
+q, k and v stay strided views of their projection's output (:func:`split_heads`); the fused kernels
+read them as they are and return the output in the query's layout, so merging the heads back
+(:func:`merge_heads`) is a view too.
 """
 import contextlib
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["multi_head_attention", "attend", "fused_attention", "fused_attention_enabled",
-           "relative_position_index", "relative_position_bias", "stacked_linear"]
+__all__ = ["multi_head_attention", "attend", "fused_attention", "fused_attention_enabled", "split_heads",
+           "merge_heads", "self_attention", "cross_attention", "relative_position_index", "relative_position_bias",
+           "stacked_linear"]
 
 _FUSED = True
 
@@ -37,9 +44,7 @@ def multi_head_attention(q, k, v, scale, bias=None, dropout_p=0.0):
     """Attention on split heads: q (B, heads, Nq, d), k and v (B, heads, Nk, d) -> (B, heads, Nq, d).
 
     ``bias`` is an additive mask broadcastable to (B, heads, Nq, Nk), given with 4 dims (the CPU flash
-    kernel takes no other). q, k and v may be strided views of a projection's output (no copy is made);
-    the fused kernel then returns its output in the query's layout, so that merging the heads back is a
-    view. ``dropout_p`` drops attention weights (pass 0 in eval mode).
+    kernel takes no other). ``dropout_p`` drops attention weights (pass 0 in eval mode).
     """
     if _fused_kernel_applies(q, bias, dropout_p):
         if bias is not None:
@@ -72,6 +77,36 @@ def attend(q, k, v, scale, bias=None, softmax=True, dropout_p=0.0):
     if dropout_p > 0:
         attn = F.dropout(attn, dropout_p)
     return attn @ v
+
+
+def split_heads(x, parts, num_heads):
+    """A projection's output (B, N, parts * C) -> ``parts`` strided views (B, heads, N, C // heads), no copy."""
+    b, n, _ = x.shape
+    return x.view(b, n, parts, num_heads, -1).permute(2, 0, 3, 1, 4)
+
+
+def merge_heads(x):
+    """(B, heads, N, d) -> (B, N, heads * d): a view of the fused kernel's output, a copy otherwise."""
+    b, heads, n, d = x.shape
+    return x.transpose(1, 2).reshape(b, n, heads * d)
+
+
+def self_attention(tokens, qkv, num_heads, scale, bias=None, dropout_p=0.0):
+    """Multi-head self-attention of tokens (B, N, C) with one q/k/v projection ``qkv`` -> (B, N, C),
+    before any output projection."""
+    q, k, v = split_heads(qkv(tokens), 3, num_heads)
+    return merge_heads(multi_head_attention(q, k, v, scale, bias, dropout_p))
+
+
+def cross_attention(queries, keys, q_lin, k_lin, v_lin, num_heads, scale, bias=None, dropout_p=0.0, softmax=True):
+    """Multi-head attention of queries (B, Nq, Cq) to keys (B, Nk, Ck) through the projections ``q_lin``,
+    ``k_lin``, ``v_lin`` -> (B, Nq, D), before any output projection. ``softmax=False`` keeps the raw
+    bilinear scores (math path)."""
+    (q,) = split_heads(q_lin(queries), 1, num_heads)
+    k, v = split_heads(stacked_linear(keys, k_lin, v_lin), 2, num_heads)
+    if softmax:
+        return merge_heads(multi_head_attention(q, k, v, scale, bias, dropout_p))
+    return merge_heads(attend(q, k, v, scale, bias, softmax=False, dropout_p=dropout_p))
 
 
 def relative_position_index(window_q, window_k=None):

@@ -3,7 +3,7 @@ window averages, the released ``TransFusion2`` of IIWA, with the released names.
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import attend, multi_head_attention, stacked_linear
+from .attention import cross_attention
 from .iiwa_attention import check_heads, check_window_size
 from .position import sine_position_embedding
 from .window import add_windows, pad_to_multiple, upsample_window_grid, window_grid_size, window_partition
@@ -98,19 +98,6 @@ class CrossIIWA(nn.Module):
                 f"{query_grid[0]}x{query_grid[1]}")
         return query_grid
 
-    def _attention(self, queries, keys, q_lin, k_lin, v_lin, softmax=True):
-        """Multi-head attention of queries (B, Nq, Cq) to keys (B, Nk, Ck) -> (B, Nq, d_model)."""
-        b, nq, _ = queries.shape
-        heads, d = self.nhead, self.d_model // self.nhead
-        q = q_lin(queries).view(b, nq, heads, d).transpose(1, 2)
-        # Keys and values in one matmul; both are strided views of its output.
-        k, v = stacked_linear(keys, k_lin, v_lin).view(b, keys.shape[1], 2, heads, d).permute(2, 0, 3, 1, 4)
-        if softmax:
-            out = multi_head_attention(q, k, v, self.scale)
-        else:
-            out = attend(q, k, v, self.scale, softmax=False)
-        return out.transpose(1, 2).reshape(b, nq, self.d_model)
-
     def forward(self, key, query):
         """key (B, C1, h, w) (the smaller map, keys and values), query (B, C2, H, W) -> (B, d_model, H, W).
 
@@ -134,8 +121,8 @@ class CrossIIWA(nn.Module):
         k_win = k_win + sine_position_embedding(*self.win_size_k, self.in_chans1, device=key.device).to(key.dtype)
         q_win = window_partition(query, self.win_size_q)
         q_win = q_win + sine_position_embedding(*self.win_size_q, self.in_chans2, device=query.device).to(query.dtype)
-        local = self._attention(q_win.flatten(1, 2), k_win.flatten(1, 2), self.q_lin, self.k_lin, self.v_lin,
-                                softmax=self.local_softmax)
+        local = cross_attention(q_win.flatten(1, 2), k_win.flatten(1, 2), self.q_lin, self.k_lin, self.v_lin,
+                                self.nhead, self.scale, softmax=self.local_softmax)
         q = add_windows(query, self.dropout1(local), self.win_size_q)
         q = q + self.proj1(q)
 
@@ -143,7 +130,8 @@ class CrossIIWA(nn.Module):
         grid_pos = sine_position_embedding(*grid, d, device=query.device).to(query.dtype).permute(2, 0, 1)
         q_glob = (self.avgpool_q(q.permute(0, 3, 1, 2)) + grid_pos).flatten(2).transpose(1, 2)
         k_glob = (self.avgpool_k(key.permute(0, 3, 1, 2)) + grid_pos).flatten(2).transpose(1, 2)
-        glob = self._attention(q_glob, k_glob, self.q_lin2, self.k_lin2, self.v_lin2).view(b, *grid, d)
+        glob = cross_attention(q_glob, k_glob, self.q_lin2, self.k_lin2, self.v_lin2, self.nhead, self.scale)
+        glob = glob.view(b, *grid, d)
         q = q + self.dropout2(upsample_window_grid(glob, (hp, wp)))
         q = q + self.proj2(q)
 

@@ -4,7 +4,7 @@ import torch
 from timm.layers import DropPath, Mlp
 from torch import nn
 
-from .attention import multi_head_attention, relative_position_bias, relative_position_index, stacked_linear
+from .attention import cross_attention, relative_position_bias, relative_position_index
 from .iiwa_attention import check_heads, check_window_size
 from .position import sine_position_embedding
 from .residual import add_residual
@@ -69,15 +69,6 @@ class MultiScaleCrossIIWA(nn.Module):
         """The local cross-attention bias (heads, Nq, Nk) gathered from the table."""
         return relative_position_bias(self.relative_position_bias_table, self.relative_position_index)
 
-    def _cross_attention(self, queries, keys, q_lin, k_lin, v_lin, bias=None, dropout_p=0.0):
-        """Multi-head attention of queries (B, Nq, C) to keys (B, Nk, C) -> (B, Nq, C), no output projection."""
-        b, nq, c = queries.shape
-        heads, d = self.num_heads, c // self.num_heads
-        q = q_lin(queries).view(b, nq, heads, d).transpose(1, 2)
-        # Keys and values in one matmul; both are strided views of its output.
-        k, v = stacked_linear(keys, k_lin, v_lin).view(b, keys.shape[1], 2, heads, d).permute(2, 0, 3, 1, 4)
-        return multi_head_attention(q, k, v, self.scale, bias, dropout_p).transpose(1, 2).reshape(b, nq, c)
-
     def _key_inputs(self, key_windows, key_tokens, batch):
         if isinstance(key_windows, (list, tuple)):
             key_windows = torch.cat(list(key_windows), dim=1)
@@ -115,14 +106,15 @@ class MultiScaleCrossIIWA(nn.Module):
         # Local cross-attention per matched window pair.
         q_tokens = window_partition(q, self.window_size_q).flatten(1, 2)
         dropout_p = self.attn_drop.p if self.training else 0.0
-        local = self._cross_attention(q_tokens, key_windows, self.q_lin, self.k_lin, self.v_lin,
-                                      self.relative_position_bias()[None], dropout_p)
+        local = cross_attention(q_tokens, key_windows, self.q_lin, self.k_lin, self.v_lin, self.num_heads,
+                                self.scale, self.relative_position_bias()[None], dropout_p)
         q = add_windows(q, local, self.window_size_q)
         q = q + self.proj_drop(self.proj(q))
 
         # Inter-window attention against the matched key windows only (no bias, no attention dropout).
         pooled = (window_pool(q, self.window_size_q) + grid_pos).flatten(1, 2)
-        glob = self._cross_attention(pooled, key_tokens, self.q_lin2, self.k_lin2, self.v_lin2).view(b, *grid, c)
+        glob = cross_attention(pooled, key_tokens, self.q_lin2, self.k_lin2, self.v_lin2, self.num_heads, self.scale)
+        glob = glob.view(b, *grid, c)
         q = q + upsample_window_grid(glob, (hp, wp))
         q = q + self.proj_drop2(self.proj2(q))
 

@@ -1,4 +1,4 @@
-"""Sine position embeddings over a 2-D grid, as used by the released IIWA layers (spec iiwa.md 2.1).
+"""Sine position embeddings over a 2-D grid, as used by the released IIWA layers.
 
 For a grid of h rows and w columns and C channels (P = C // 2): channels [0, P) encode the row,
 channels [P, 2P) the column; inside each half, even channels are sines and odd channels cosines of

@@ -4,7 +4,7 @@ import torch
 from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import nn
 
-from .attention import multi_head_attention, relative_position_bias, relative_position_index
+from .attention import relative_position_bias, relative_position_index, self_attention
 from .iiwa_attention import check_heads, check_window_size
 from .position import sine_position_embedding
 from .residual import add_residual
@@ -51,13 +51,6 @@ class SelfIIWA(nn.Module):
         """The local-attention bias (heads, N, N) gathered from the table."""
         return relative_position_bias(self.relative_position_bias_table, self.relative_position_index)
 
-    def _self_attention(self, qkv_layer, tokens, bias=None, dropout_p=0.0):
-        """Multi-head self-attention of tokens (B, N, C) -> (B, N, C), no output projection."""
-        b, n, c = tokens.shape
-        # q, k and v are strided views of the one projection: no copy per head or per tensor.
-        q, k, v = qkv_layer(tokens).view(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
-        return multi_head_attention(q, k, v, self.scale, bias, dropout_p).transpose(1, 2).reshape(b, n, c)
-
     def forward(self, x):
         """x (B, H, W, C) channel-last -> (B, H, W, C); any H, W (padded to windows inside, cropped after)."""
         if x.dim() != 4 or x.shape[-1] != self.dim:
@@ -70,14 +63,15 @@ class SelfIIWA(nn.Module):
         # Intra-window attention; no output projection before the residual (released).
         tokens = window_partition(x, self.window_size).flatten(1, 2)
         dropout_p = self.attn_drop.p if self.training else 0.0
-        local = self._self_attention(self.qkv, tokens, self.relative_position_bias()[None], dropout_p)
+        local = self_attention(tokens, self.qkv, self.num_heads, self.scale, self.relative_position_bias()[None],
+                               dropout_p)
         x = add_windows(x, local, self.window_size)
         x = x + self.proj_drop(self.proj(x))
 
         # Inter-window attention between window averages (no bias, no attention dropout).
         pooled = window_pool(x, self.window_size)
         pooled = pooled + sine_position_embedding(*grid, c, device=x.device).to(x.dtype)
-        glob = self._self_attention(self.qkv2, pooled.reshape(b, -1, c)).view(b, *grid, c)
+        glob = self_attention(pooled.reshape(b, -1, c), self.qkv2, self.num_heads, self.scale).view(b, *grid, c)
         x = x + upsample_window_grid(glob, (hp, wp))
         x = x + self.proj_drop2(self.proj2(x))
 

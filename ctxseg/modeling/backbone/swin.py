@@ -19,7 +19,7 @@ from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 
 from ctxseg.layers import init_linear_and_layernorm, pad_to_multiple, window_partition
-from ctxseg.layers.attention import multi_head_attention, relative_position_bias, relative_position_index
+from ctxseg.layers.attention import relative_position_bias, relative_position_index, self_attention
 from ctxseg.layers.residual import add_residual
 from ctxseg.layers.window import permute_tokens, shifted_window_order
 
@@ -86,15 +86,11 @@ class WindowAttention(nn.Module):
 
     def forward(self, x, mask=None):
         """x: (B * num_windows, N, C), the windows of each image together; mask: (num_windows, N, N) or None."""
-        b, n, c = x.shape
-        # q, k and v are strided views of the one projection: no copy per head or per tensor.
-        q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
         bias = self.relative_position_bias()[None]
         if mask is not None:
             # One (B * num_windows, heads, N, N) mask: the CPU flash kernel takes 4-D masks only.
-            bias = (bias + mask[:, None]).repeat(b // mask.shape[0], 1, 1, 1)
-        x = multi_head_attention(q, k, v, self.scale, bias)
-        return self.proj(x.transpose(1, 2).reshape(b, n, c))
+            bias = (bias + mask[:, None]).repeat(x.shape[0] // mask.shape[0], 1, 1, 1)
+        return self.proj(self_attention(x, self.qkv, self.num_heads, self.scale, bias))
 
 
 class SwinBlock(nn.Module):
