@@ -11,12 +11,12 @@ setup:
 	@bash tools/setup_env.sh
 
 toy: setup
-	@$(PY) tools/make_toy_dataset.py --out datasets/toy
+	@$(PY) tools/make_toy_dataset.py --output datasets/toy
 
 demo: toy
 	$(PY) tools/train_net.py --config-file $(DEMO_CONFIG) train.output_dir=$(DEMO_OUT)
 	$(PY) tools/demo.py --config-file $(DEMO_CONFIG) --input "datasets/toy/images/validation/*.png" \
-	    --max-images 8 --with-gt --output $(DEMO_OUT)/pictures --opts train.init_checkpoint=$(DEMO_OUT)/model_final.pth
+	    --max-images 8 --with-gt --output $(DEMO_OUT)/pictures train.init_checkpoint=$(DEMO_OUT)/model_final.pth
 	@echo "pictures of predictions: $(DEMO_OUT)/pictures"
 
 test: setup

@@ -1,25 +1,37 @@
-"""Installs ctxseg, a Detectron2 extension for context-aware semantic segmentation."""
-from setuptools import find_packages, setup
+"""Packages of the ctxseg distribution; its metadata is in pyproject.toml.
 
+Besides ``ctxseg`` and ``ctxseg_cli``, the config trees of the checkout travel inside the package, in the
+checkout's layout so that the project configs' relative imports of ``configs/common`` still resolve:
+``configs/`` becomes ``ctxseg/model_zoo/configs/`` and ``projects/<P>/configs/`` becomes
+``ctxseg/model_zoo/projects/<P>/configs/`` (``ctxseg.model_zoo`` finds them there).
+"""
+import os
+
+from setuptools import find_namespace_packages, find_packages, setup
+
+ZOO = "ctxseg.model_zoo"
+
+
+def config_trees():
+    """{package name: folder} of the config trees: configs/ and every projects/<P>/configs/."""
+    trees = {f"{ZOO}.configs": "configs"}
+    for project in sorted(os.listdir("projects")):
+        if os.path.isdir(os.path.join("projects", project, "configs")):
+            trees[f"{ZOO}.projects.{project}.configs"] = f"projects/{project}/configs"
+    return trees
+
+
+def config_packages(trees):
+    """Every folder of the config trees as a package (they have no __init__.py: namespace packages)."""
+    packages = []
+    for package, folder in trees.items():
+        packages.append(package)
+        packages += [f"{package}.{sub}" for sub in find_namespace_packages(folder) if "__pycache__" not in sub]
+    return packages
+
+
+trees = config_trees()
 setup(
-    name="ctxseg",
-    version="0.1.0",
-    description="Context-aware semantic segmentation (IIWA, Context Cluster) on Detectron2",
-    packages=find_packages(include=("ctxseg", "ctxseg.*")),
-    python_requires=">=3.9",
-    # torch, torchvision and Detectron2 are installed by tools/setup_env.sh (or by the user):
-    # they have no plain registry release that fits every machine.
-    install_requires=[
-        "timm>=0.9",
-        "einops>=0.6",
-        "opencv-python-headless>=4.5",
-        "pycocotools>=2.0.2",
-        "scipy>=1.9",
-        "cityscapesscripts>=2.2",
-        "matplotlib",
-        "tqdm",
-        "fvcore",
-        "tensorboard",
-    ],
-    extras_require={"dev": ["pytest>=7"]},
+    packages=find_packages(include=("ctxseg", "ctxseg.*", "ctxseg_cli")) + config_packages(trees),
+    package_dir=trees,
 )

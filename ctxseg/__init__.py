@@ -1,7 +1,7 @@
 """ctxseg: context-aware semantic segmentation (IIWA, Context Cluster) as a Detectron2 extension.
 
 Importing ``ctxseg`` makes the installed Detectron2 usable (see ``ctxseg.compat``) and registers every
-backbone, meta-architecture and dataset of the project.
+backbone, meta-architecture and dataset of the project. ``ctxseg.Predictor`` applies a trained model to images.
 """
 import warnings
 
@@ -12,5 +12,6 @@ compat.apply()
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
 from . import data, modeling  # noqa: E402,F401  (registration side effects)
+from .inference import Predictor  # noqa: E402,F401
 
 __version__ = "0.1.0"

@@ -14,6 +14,13 @@ import pytest  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_TOY_CONFIG = os.path.join(ROOT, "tests", "configs", "tiny_toy.py")
+# A Swin toy with checkpoints of a few MB, drop-path and dropout: for resume, signal and checkpoint tests.
+TINY_SWIN_CONFIG = os.path.join(ROOT, "tests", "configs", "tiny_swin_toy.py")
+
+
+def pytest_configure(config):
+    """Register the ``slow`` marker: tests over ~5 s; ``pytest -m "not slow"`` skips them."""
+    config.addinivalue_line("markers", "slow: a test that takes more than about 5 seconds")
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +30,16 @@ def toy_root(tmp_path_factory):
     subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_toy_dataset.py"), "--out", str(root / "toy"),
                     "--train", "8", "--val", "3", "--size", "64", "80"], check=True, capture_output=True)
     return str(root)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """Weights of the tiny toy model with its classifier scaled up, so that predictions vary over an image."""
+    from ctxseg.config import instantiate_config, load_config
+
+    torch.manual_seed(0)
+    model = instantiate_config(load_config(TINY_TOY_CONFIG).model, "model")
+    model.sem_seg_head.predictor.weight.data.normal_(0, 1.0)
+    path = tmp_path_factory.mktemp("weights") / "model.pth"
+    torch.save({"model": model.state_dict()}, path)
+    return str(path)

@@ -8,7 +8,9 @@ import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from detectron2.config import LazyCall as L
 from detectron2.config import get_cfg, instantiate
 from detectron2.modeling import BACKBONE_REGISTRY, build_backbone
-from ctxseg.modeling.backbone.context_cluster import (Cluster, ContextCluster, D2ContextCluster, add_coc_config,
+
+from ctxseg.config import add_ctxseg_config
+from ctxseg.modeling.backbone.context_cluster import (Cluster, ContextCluster, D2ContextCluster,
                                                       coc_medium, coc_small)
 
 GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "data", "coc")
@@ -162,7 +164,7 @@ def test_registry_lazyconfig_and_yacs():
     lazy = instantiate(L(D2ContextCluster)(**TINY, agg_norm="count"))
     assert isinstance(lazy, D2ContextCluster) and lazy.network[0][0].token_mixer.agg_norm == "count"
     cfg = get_cfg()
-    add_coc_config(cfg)
+    add_ctxseg_config(cfg)
     cfg.MODEL.BACKBONE.NAME = "D2ContextCluster"
     cfg.MODEL.COC.PROPOSALS = 49
     backbone = build_backbone(cfg)

@@ -1,5 +1,5 @@
 """Catalog entries, dataset configs, submission files and the browse tool on fixture trees."""
-import importlib.util
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -23,11 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"ctxseg_cli.{name}")
 
 
 @pytest.fixture(scope="module")

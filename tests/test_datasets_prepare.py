@@ -1,5 +1,5 @@
 """The preparation tools on fixture trees: values written, idempotence, bad inputs named, counts checked."""
-import importlib.util
+import importlib
 import json
 import os
 import sys
@@ -14,15 +14,10 @@ from ctxseg.data.datasets.pascal_context import CONTEXT59_CLASSES
 
 from .dataset_trees import H, W, ade_label, context459_label, make_ade, make_cityscapes, make_pascal_context, snapshot
 
-TOOLS = Path(__file__).resolve().parents[1] / "tools"
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # the worker pool pickles the tool's functions by module name
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"ctxseg_cli.{name}")
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +57,7 @@ def test_ade20k_values_and_idempotence(ade_tool, tmp_path):
 
 def test_ade20k_counts_checked(ade_tool, tmp_path, capsys):
     base = make_ade(tmp_path)
-    assert ade_tool.main(["--root", base]) == 1
+    assert ade_tool.main(["--root", base]) == 2
     err = capsys.readouterr().err
     assert "found 2 files, the official release has 20210" in err and "--allow-partial" in err
     assert not os.path.exists(os.path.join(base, "annotations_detectron2"))
@@ -80,7 +75,7 @@ def test_ade20k_truncated_and_missing_inputs_named(ade_tool, tmp_path, capsys):
     assert sorted(os.listdir(out_dir)) == ["ADE_train_00000000.png"]  # no partial file, no temp file left
 
     os.remove(bad)
-    assert ade_tool.main(["--root", base, "--allow-partial"]) == 1
+    assert ade_tool.main(["--root", base, "--allow-partial"]) == 2
     assert "ADE_train_00000001.png" in capsys.readouterr().err
 
 
@@ -116,7 +111,7 @@ def test_cityscapes_bad_json_named(cityscapes_tool, tmp_path, capsys):
         json.dump({"imgHeight": H, "imgWidth": W, "objects": [{"label": "dragon", "polygon": [[0, 0], [5, 5], [0, 5]]}]}, f)
     assert cityscapes_tool.main(["--root", base, "--allow-partial"]) == 1
     assert "dragon" in capsys.readouterr().out
-    assert cityscapes_tool.main(["--root", base]) == 1
+    assert cityscapes_tool.main(["--root", base]) == 2
     assert "the official release has 2975" in capsys.readouterr().err
 
 
@@ -146,7 +141,7 @@ def test_pascal_context_59_and_459(context_tool, tmp_path):
 
 def test_pascal_context_bad_inputs_named(context_tool, tmp_path, capsys):
     base = make_pascal_context(tmp_path)
-    assert context_tool.main(["--root", base]) == 1
+    assert context_tool.main(["--root", base]) == 2
     assert "the official release has 4996" in capsys.readouterr().err
 
     mat = os.path.join(base, "trainval", "2008_000001.mat")
@@ -163,6 +158,49 @@ def test_pascal_context_bad_inputs_named(context_tool, tmp_path, capsys):
     merged = os.path.join(base, "trainval_merged.json")
     text = Path(merged).read_text()
     Path(merged).write_text(text[:100])
-    assert context_tool.main(["--root", base, "--allow-partial"]) == 1
+    assert context_tool.main(["--root", base, "--allow-partial"]) == 2
     assert merged in capsys.readouterr().err
     assert not os.path.exists(os.path.join(base, "annotations_ctx59"))
+
+
+@pytest.mark.parametrize("bad_name", ["/tmp/ctxseg_escape.jpg", "../../escape.jpg", "a/../../../escape.jpg", ""])
+def test_pascal_context_refuses_names_that_leave_the_root(context_tool, tmp_path, capsys, bad_name):
+    base = make_pascal_context(tmp_path / "data")
+    merged = os.path.join(base, "trainval_merged.json")
+    with open(merged) as f:
+        data = json.load(f)
+    data["images"][1]["file_name"] = bad_name
+    with open(merged, "w") as f:
+        json.dump(data, f)
+    before = snapshot(tmp_path)
+    assert context_tool.main(["--root", base, "--allow-partial"]) == 2
+    err = capsys.readouterr().err
+    assert merged in err and repr(bad_name) in err and "leaves the dataset folder" in err
+    assert snapshot(tmp_path) == before  # nothing written, not even the valid images' labels
+    assert not os.path.exists("/tmp/ctxseg_escape.png")
+
+
+def test_no_tool_writes_through_a_symlink_out_of_the_root(ade_tool, cityscapes_tool, tmp_path, capsys):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    base = make_ade(tmp_path / "ade")
+    os.makedirs(os.path.join(base, "annotations_detectron2"))
+    os.symlink(outside, os.path.join(base, "annotations_detectron2", "training"))
+    assert ade_tool.main(["--root", base, "--allow-partial"]) == 2
+    assert "outside the dataset root" in capsys.readouterr().err
+    assert os.listdir(outside) == []
+
+    base = make_cityscapes(tmp_path / "cs")
+    target = os.path.join(base, "gtFine", "val", "aachen", "aachen_000000_000019_gtFine_labelTrainIds.png")
+    os.symlink(outside / "stolen.png", target)
+    assert cityscapes_tool.main(["--root", base, "--allow-partial"]) == 2
+    assert "outside the dataset root" in capsys.readouterr().err
+    assert os.listdir(outside) == []
+
+    # a link that stays inside the root is fine
+    base = make_ade(tmp_path / "ade2")
+    real = os.path.join(base, "prepared")
+    os.makedirs(real)
+    os.symlink(real, os.path.join(base, "annotations_detectron2"))
+    assert ade_tool.main(["--root", base, "--allow-partial"]) == 0
+    assert sorted(os.listdir(os.path.join(real, "training"))) == ["ADE_train_00000000.png", "ADE_train_00000001.png"]

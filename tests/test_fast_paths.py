@@ -12,7 +12,8 @@ from ctxseg.layers import (CrossIIWA, MultiScaleCrossIIWA, SelfIIWA, gather_wind
 from ctxseg.layers.attention import (attend, fused_attention, fused_attention_enabled, multi_head_attention,
                                      relative_position_bias, relative_position_index, stacked_linear)
 from ctxseg.layers.residual import add_residual
-from ctxseg.layers.window import add_windows, permute_tokens, shifted_window_order, window_merge
+from ctxseg.layers.window import (add_windows, permute_tokens, shifted_window_order, shifted_window_position,
+                                  window_merge)
 from ctxseg.modeling.backbone.swin import D2SwinTransformer, SwinBlock, shifted_window_mask, window_layout
 
 RTOL32 = 1e-5
@@ -159,6 +160,7 @@ def test_shifted_window_order_is_roll_then_partition(height, width, window, shif
     order = shifted_window_order(height, width, window, shift)
     expected = window_partition(torch.roll(x, (-shift, -shift), (1, 2)), window).reshape(2, -1, 3)
     assert torch.equal(x.flatten(1, 2)[:, order], expected)
+    assert torch.equal(shifted_window_position(height, width, window, shift), torch.argsort(order))
 
 
 def test_permute_tokens_backward_is_the_inverse_gather():

@@ -97,14 +97,30 @@ def test_tta_flip_is_flipped_back():
     torch.testing.assert_close(tta_mirror, tta.flip(-1), rtol=1e-5, atol=1e-6)
 
 
-def test_multi_scale_tta_averages_views():
+def test_multi_scale_tta_averages_the_mapped_views():
     model = make_model(tta_scales=(0.5, 1.0))
     x = sample(64, 96, seed=3)
+    half = sample(32, 48, seed=4)["image"]
+    x["tta_views"] = [{"ratio": 0.5, "image": half}, {"ratio": 1.0, "image": x["image"]}]
     with torch.no_grad():
         p = model([x])[0]["sem_seg"]
+        single = make_model()
+        p_half = single([dict(x, image=half, tta_views=None)])[0]["sem_seg"]
+        p_full = single([dict(x, tta_views=None)])[0]["sem_seg"]
     assert p.shape == (3, 64, 96)
-    torch.testing.assert_close(p.sum(0), torch.ones(64, 96))
-    assert not torch.allclose(p, make_model()([x])[0]["sem_seg"])
+    torch.testing.assert_close(p, (p_half + p_full) / 2, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_in_bands_equals_predict_at_once():
+    model = make_model(tta_flip=True)
+    x = sample(40, 56, seed=5)
+    x["height"], x["width"] = 301, 419  # a large original: labels band by band below
+    with torch.no_grad():
+        labels, probs = model.predict(x, with_probabilities=True)
+        banded, none = model.predict(x, max_elements=3 * 419 * 7)
+    assert none is None and labels.dtype == torch.uint8 and labels.shape == (301, 419)
+    torch.testing.assert_close(probs, model([x])[0]["sem_seg"])
+    assert (banded == labels).float().mean() > 0.9999
 
 
 def test_training_returns_a_loss_that_learns():

@@ -1,5 +1,4 @@
 """The toy dataset generator, its catalog entries and the shared dataset plumbing."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ from detectron2.data import MetadataCatalog
 from ctxseg.data import SemSegDatasetMapper, get_dataset_dicts
 from ctxseg.data.datasets import load_sem_seg_pairs
 from ctxseg.data.datasets.toy import TOY_CLASSES, TOY_COLORS
+from ctxseg.utils.errors import DataError
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "make_toy_dataset.py"
 SMALL = dict(train=6, val=2, size=(64, 80), seed=0)
@@ -23,10 +23,9 @@ SMALL = dict(train=6, val=2, size=(64, 80), seed=0)
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("make_toy_dataset", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from ctxseg.data.datasets import toy_generator
+
+    return toy_generator
 
 
 def _files(root):
@@ -109,11 +108,28 @@ def test_same_parameters_do_nothing_and_others_need_overwrite(tool, tmp_path):
     stamp = (out / "images/training/toy_00000.png").stat().st_mtime_ns
     assert not tool.generate(out, **SMALL)
     assert (out / "images/training/toy_00000.png").stat().st_mtime_ns == stamp
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(DataError, match="--overwrite"):
         tool.generate(out, **dict(SMALL, train=3))
     assert tool.generate(out, **dict(SMALL, train=3), overwrite=True)
     assert len(os.listdir(out / "images" / "training")) == 3
     assert sorted(os.listdir(tmp_path)) == ["toy"]  # no temporary folder left
+
+
+@pytest.mark.parametrize("marker", [None, "not json", '{"a": 1}'])
+def test_overwrite_never_deletes_a_folder_the_generator_did_not_make(tool, tmp_path, marker):
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "holiday.jpg").write_bytes(b"precious")
+    if marker is not None:
+        (out / "toy_dataset.json").write_text(marker)
+    with pytest.raises(DataError, match="not made by this generator"):
+        tool.generate(out, **SMALL, overwrite=True)
+    assert (out / "holiday.jpg").read_bytes() == b"precious"
+    result = subprocess.run([sys.executable, str(TOOL), "--output", str(out), "--overwrite", "--train", "2",
+                             "--val", "1"], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "refusing to replace it" in result.stderr
+    assert (out / "holiday.jpg").read_bytes() == b"precious"
 
 
 def test_interrupted_generation_leaves_nothing(tool, tmp_path, monkeypatch):
@@ -185,3 +201,39 @@ def test_image_without_label_is_reported(tmp_path):
     dicts = load_sem_seg_pairs(str(tmp_path / "img"), str(tmp_path / "ann"), ".jpg", ".png")
     assert [os.path.basename(d["sem_seg_file_name"]) for d in dicts] == ["a.png", "b.png"]
     assert not dicts[0]["reduce_zero_label"]
+
+
+def test_label_without_image_is_an_error_unless_partial_loads_are_allowed(tool, tmp_path, monkeypatch, caplog):
+    tool.generate(tmp_path / "toy", **SMALL)
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
+    for name in ("toy_00001.png", "toy_00004.png"):
+        os.remove(tmp_path / "toy" / "images" / "training" / name)
+    with pytest.raises(DataError, match=r"2 of 6 label files under .*training have no image \(expected "
+                                        r".*images/training/toy_00001.png, .*toy_00004.png\)") as info:
+        get_dataset_dicts("toy_sem_seg_train")
+    assert "allow_partial=True" in str(info.value)
+    with caplog.at_level("WARNING"):
+        dicts = get_dataset_dicts("toy_sem_seg_train", allow_partial=True)
+    assert [os.path.basename(d["file_name"]) for d in dicts] == ["toy_00000.png", "toy_00002.png", "toy_00003.png",
+                                                                  "toy_00005.png"]
+    assert "2 of 6 label files" in caplog.text and "allow_partial" in caplog.text
+    os.remove(tmp_path / "toy" / "annotations" / "validation" / "toy_00000.png")
+    with pytest.raises(DataError, match=r"1 of 2 images under .*validation have no label file"):
+        get_dataset_dicts("toy_sem_seg_val")
+    assert len(get_dataset_dicts("toy_sem_seg_val", allow_partial=True)) == 1
+    with pytest.raises(DataError):  # the permission does not outlive the call
+        get_dataset_dicts("toy_sem_seg_train")
+
+
+def test_partial_dataset_through_a_config(tool, tmp_path, monkeypatch):
+    from ctxseg.config import load_config
+
+    from .conftest import TINY_TOY_CONFIG
+
+    tool.generate(tmp_path / "toy", **SMALL)
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
+    os.remove(tmp_path / "toy" / "images" / "training" / "toy_00002.png")
+    cfg = load_config(TINY_TOY_CONFIG, ["dataloader.train.dataset.allow_partial=True"])
+    from detectron2.config import instantiate
+
+    assert len(instantiate(cfg.dataloader.train.dataset)) == 5

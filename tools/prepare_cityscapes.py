@@ -1,104 +1,12 @@
 #!/usr/bin/env python
-"""Prepare Cityscapes: polygon JSONs -> ``*_labelTrainIds.png`` (19 trainIds, 255 ignore) with cityscapesscripts.
-
-    python tools/prepare_cityscapes.py [--root datasets/cityscapes] [--coarse] [--workers 4] [--allow-partial]
-
-Fine: ``gtFine/{train,val,test}/<city>/*_gtFine_polygons.json`` -> ``*_gtFine_labelTrainIds.png``
-(``cityscapes_fine_sem_seg_*``). With ``--coarse``: ``gtCoarse/train_extra/<city>/*_gtCoarse_polygons.json``
--> ``*_gtCoarse_labelTrainIds.png`` (``cityscapes_coarse_sem_seg_train_extra``, IIWA's coarse stage).
-Idempotent (up-to-date outputs skipped, unchanged bytes never rewritten), atomic per file.
-"""
-import io
+"""Prepare the Cityscapes labels: ``ctxseg-prepare-cityscapes`` (see ``--help``)."""
 import os
 import sys
 
-import ctxseg  # noqa: F401
-from cityscapesscripts.helpers.annotation import Annotation
-from cityscapesscripts.helpers.labels import name2label
-from cityscapesscripts.preparation.json2labelImg import createLabelImage
+# A checkout's tools run the checkout's code, installed or not.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ctxseg.data.datasets.cityscapes import cityscapes_root
-from ctxseg.data.datasets.preparation import (PreparationError, check_count, is_up_to_date,
-    preparation_parser, run_tasks, summarize, write_if_changed)
-
-# (annotation folder, split) -> official number of polygon files
-EXPECTED = {("gtFine", "train"): 2975, ("gtFine", "val"): 500, ("gtFine", "test"): 1525,
-            ("gtCoarse", "train_extra"): 19998}
-
-
-def _known(label):
-    # cityscapesscripts' own rule: "cargroup" is drawn as "car".
-    return label in name2label or (label.endswith("group") and label[: -len("group")] in name2label)
-
-
-def polygons_to_train_ids(json_file):
-    """Draw the polygons of one Cityscapes JSON as a trainId label image (PIL "L"); errors name the file."""
-    if not os.path.isfile(json_file):
-        raise PreparationError(f"Missing input file: {json_file}")
-    annotation = Annotation()
-    try:
-        annotation.fromJsonFile(json_file)
-    except (ValueError, KeyError, TypeError) as e:
-        raise PreparationError(f"Cannot read {json_file} (truncated or not a Cityscapes polygon file?): "
-                               f"{type(e).__name__}: {e}") from e
-    unknown = sorted({obj.label for obj in annotation.objects if not obj.deleted and not _known(obj.label)})
-    if unknown:
-        # cityscapesscripts would exit the process on these.
-        raise PreparationError(f"{json_file}: unknown Cityscapes labels {unknown}")
-    return createLabelImage(annotation, "trainIds")
-
-
-def convert_one(task):
-    """Convert one polygon JSON (source, output) -> (status, output)."""
-    source, output = task
-    if is_up_to_date(output, [source]):
-        return "up-to-date", output
-    buffer = io.BytesIO()
-    polygons_to_train_ids(source).save(buffer, format="PNG")
-    changed = write_if_changed(output, buffer.getvalue())
-    return ("written" if changed else "unchanged"), output
-
-
-def list_tasks(root, annotations, split, allow_partial):
-    """The (polygon JSON, labelTrainIds PNG) pairs of one folder, after checking it and its count."""
-    folder = os.path.join(root, annotations, split)
-    if not os.path.isdir(folder):
-        package = "gtFine_trainvaltest.zip" if annotations == "gtFine" else "gtCoarse.zip"
-        raise PreparationError(f"Missing folder {folder}: download {package} from the Cityscapes website and "
-                               f"extract it in {root}")
-    suffix = f"_{annotations}_polygons.json"
-    sources = []
-    for city in sorted(os.listdir(folder)):
-        city_dir = os.path.join(folder, city)
-        if os.path.isdir(city_dir):
-            sources += [os.path.join(city_dir, f) for f in sorted(os.listdir(city_dir)) if f.endswith(suffix)]
-    check_count(f"{folder} (*{suffix})", len(sources), EXPECTED.get((annotations, split)), allow_partial)
-    return [(s, s[: -len(suffix)] + f"_{annotations}_labelTrainIds.png") for s in sources]
-
-
-def parse_args(argv=None):
-    """Command-line options."""
-    parser = preparation_parser(__doc__.split("\n")[0], "cityscapes folder (default: $DETECTRON2_DATASETS/cityscapes)")
-    parser.add_argument("--coarse", action="store_true", help="also convert gtCoarse/train_extra")
-    return parser.parse_args(argv)
-
-
-def main(argv=None):
-    """Convert the fine (and coarse) annotations; return the exit status."""
-    args = parse_args(argv)
-    root = args.root or cityscapes_root()
-    folders = [("gtFine", s) for s in ("train", "val", "test")] + ([("gtCoarse", "train_extra")] if args.coarse else [])
-    try:
-        jobs = [(a, s, list_tasks(root, a, s, args.allow_partial)) for a, s in folders]
-    except PreparationError as e:
-        print(f"ERROR {e}", file=sys.stderr)
-        return 1
-    status = 0
-    for annotations, split, tasks in jobs:
-        results = run_tasks(convert_one, tasks, args.workers, desc=f"Cityscapes {annotations}/{split}")
-        status |= summarize(os.path.join(root, annotations, split), results)
-    return status
-
+from ctxseg_cli.prepare_cityscapes import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

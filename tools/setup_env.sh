@@ -2,7 +2,7 @@
 # Set up everything ctxseg needs in a virtual environment inside the checkout (default .venv):
 # torch + torchvision, Detectron2 (an importable one is reused; otherwise the registry's
 # pb1-detectron2==0.6 sdist is built without its C++ extension) and ctxseg in editable mode.
-# Fast when everything is already in place: a stamp records the set-up of the current setup.py.
+# Fast when everything is already in place: a stamp records the set-up of the current packaging files.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -11,7 +11,7 @@ PY_BASE=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-"torch==2.14.1 torchvision==0.29.1"}
 D2_SDIST=${D2_SDIST:-pb1-detectron2==0.6}
 
-stamp="$VENV/.ctxseg-setup-$(cat setup.py tools/setup_env.sh | sha1sum | cut -c1-12)"
+stamp="$VENV/.ctxseg-setup-$(cat pyproject.toml setup.py tools/setup_env.sh | sha1sum | cut -c1-12)"
 if [ -f "$stamp" ]; then
   exit 0
 fi
@@ -38,6 +38,12 @@ if ! "$PY" -c "import sys, pip; sys.exit(int(pip.__version__.split('.')[0]) >= 2
   "${PIP[@]}" install -q "pip>=23,<25"
 fi
 
+# Builds below run without isolation, with this setuptools: pyproject.toml's license field needs 77.
+if ! "$PY" -c "import sys, setuptools; sys.exit(int(setuptools.__version__.split('.')[0]) < 77)" >/dev/null 2>&1; then
+  log "installing setuptools>=77"
+  "${PIP[@]}" install -q "setuptools>=77"
+fi
+
 if ! "$PY" -c "import torch, torchvision" >/dev/null 2>&1; then
   log "installing $TORCH_SPEC (about a minute from this machine's disk)"
   # shellcheck disable=SC2086
@@ -58,7 +64,7 @@ if ! "$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('de
   "${PIP[@]}" install -q --no-build-isolation "$src"
 fi
 
-log "installing ctxseg (editable) and its dependencies"
+log "installing ctxseg (editable) with its dependencies and the [dev] extra (pytest, ruff, onnx)"
 "${PIP[@]}" install -q --no-build-isolation -e ".[dev]"
 
 rm -f "$VENV"/.ctxseg-setup-*

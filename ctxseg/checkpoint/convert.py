@@ -2,15 +2,15 @@
 
 Each converter turns a loaded checkpoint (any dict) into a ``ConversionResult``: the state dict under
 the key names the ctxseg model expects, plus what it did not use and what the target lacks. The
-result is saved as a Detectron2 checkpoint ``{"model": state_dict}``.
+result is saved as a Detectron2 checkpoint ``{"model": state_dict}``. Input checkpoints are read with
+``load_checkpoint`` (weights only, unless ``allow_pickle``), like every checkpoint ctxseg reads.
 """
 import dataclasses
-import os
 from typing import Callable, Dict, List
 
 import torch
 
-from ..utils import atomic_write
+from .storage import load_checkpoint, write_checkpoint
 
 __all__ = ["ConversionResult", "register_converter", "converter_names", "convert_file", "load_checkpoint",
            "save_checkpoint"]
@@ -55,25 +55,9 @@ def converter_names():
     return sorted(_CONVERTERS)
 
 
-def load_checkpoint(path, allow_pickle=False):
-    """Load a checkpoint with ``weights_only=True`` unless ``allow_pickle`` (legacy pickles) is set."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
-    except Exception as e:  # torch raises several types for a refused or broken pickle
-        if allow_pickle:
-            raise RuntimeError(f"cannot read checkpoint {path}: {e}") from e
-        raise RuntimeError(
-            f"cannot read checkpoint {path} with weights_only=True ({e}). If you trust this file and it "
-            "is a legacy pickle, pass --allow-pickle."
-        ) from e
-
-
 def save_checkpoint(state_dict, path):
-    """Write ``{"model": state_dict}`` atomically (a crash never leaves a half-written file)."""
-    with atomic_write(path) as f:
-        torch.save({"model": state_dict, "__author__": "ctxseg"}, f)
+    """Write ``{"model": state_dict}`` atomically, with its SHA-256 beside it (``<path>.sha256``)."""
+    write_checkpoint({"model": state_dict, "__author__": "ctxseg"}, path)
 
 
 def convert_file(source, in_path, out_path, allow_pickle=False, **options):

@@ -1,6 +1,6 @@
 """Datasets (catalog entries), the dataset mapper and augmentations."""
 from . import datasets  # noqa: F401
-from .datasets import get_dataset_dicts  # noqa: F401
+from .datasets import check_dataset_names, get_dataset_dicts  # noqa: F401
 from .mapper import SemSegDatasetMapper  # noqa: F401
 from .transforms import (  # noqa: F401
     PIXEL_MEAN,
@@ -12,3 +12,4 @@ from .transforms import (  # noqa: F401
     RandomRatioResize,
     ResizeKeepRatio,
 )
+from .train_loader import ResumableTrainLoader  # noqa: F401

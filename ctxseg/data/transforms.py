@@ -10,7 +10,8 @@ A training pipeline in the order of the spec::
     [RandomRatioResize((2048, 512), (0.5, 2.0)), RandomCropCategoryRatio((512, 512), 0.75),
      T.RandomFlip(), PhotometricDistortion(), PadToSize((512, 512))]
 
-and a test pipeline: ``[ResizeKeepRatio((2048, 512))]`` (plus ``AlignResize(32)`` for CoC).
+and a test pipeline: ``[ResizeKeepRatio((2048, 512))]`` (plus ``AlignResize(32)`` for CoC); the views of a
+multi-scale test are the same pipeline with ``ResizeKeepRatio(..., ratio=r)`` (``scaled_test_augmentations``).
 """
 import math
 
@@ -25,6 +26,7 @@ __all__ = [
     "CV2ResizeTransform",
     "RandomRatioResize",
     "ResizeKeepRatio",
+    "scaled_test_augmentations",
     "AlignResize",
     "RandomCropCategoryRatio",
     "PhotometricTransform",
@@ -119,11 +121,29 @@ class RandomRatioResize(Augmentation):
         return CV2ResizeTransform(h, w, new_h, new_w)
 
 
-class ResizeKeepRatio(RandomRatioResize):
-    """The test-time resize: keep the ratio, fit in ``base_scale`` = (long, short) at ratio 1."""
+class ResizeKeepRatio(Augmentation):
+    """The test-time resize: keep the ratio, fit in ``base_scale`` x ``ratio`` = (int(long r), int(short r)).
 
-    def __init__(self, base_scale=(2048, 512)):
-        super().__init__(base_scale, ratio_range=None)
+    A ratio other than 1 makes one view of MMSegmentation's multi-scale test (``MultiScaleFlipAug``).
+    """
+
+    def __init__(self, base_scale=(2048, 512), ratio=1.0):
+        super().__init__()
+        self._init(locals())
+
+    def get_transform(self, image):
+        h, w = image.shape[:2]
+        scale = (int(self.base_scale[0] * self.ratio), int(self.base_scale[1] * self.ratio))
+        return CV2ResizeTransform(h, w, *keep_ratio_size(h, w, scale))
+
+
+def scaled_test_augmentations(augmentations, ratio):
+    """The test pipeline ``augmentations`` with every ``ResizeKeepRatio`` at ``ratio`` (one multi-scale view)."""
+    if ratio != 1.0 and not any(isinstance(a, ResizeKeepRatio) for a in augmentations):
+        raise ValueError(f"a multi-scale test (ratio {ratio}) needs a ResizeKeepRatio in the test pipeline, whose "
+                         f"scale it multiplies; the pipeline is {list(augmentations)}")
+    return [ResizeKeepRatio(a.base_scale, ratio * a.ratio) if isinstance(a, ResizeKeepRatio) else a
+            for a in augmentations]
 
 
 class AlignResize(Augmentation):

@@ -15,9 +15,12 @@ import torch.distributed as dist
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
+from detectron2.utils.events import get_event_storage
 from tabulate import tabulate
 
+from ..data.datasets.palette import classes_and_palette
 from ..utils import atomic_write
+from ..visualization import plot_confusion, prediction_picture
 from .submission import write_submission_png
 
 __all__ = ["SemSegEvaluator", "segmentation_metrics"]
@@ -51,8 +54,6 @@ def segmentation_metrics(confusion, class_names=None):
     return results
 
 
-
-
 class SemSegEvaluator(DatasetEvaluator):
     """mIoU, mAcc, aAcc, fwIoU and a per-class table for a semantic-segmentation dataset.
 
@@ -65,14 +66,17 @@ class SemSegEvaluator(DatasetEvaluator):
         dataset_name: a registered dataset (class names and ignore label come from its metadata).
         output_dir: where ``sem_seg_evaluation.json`` (and the optional files) are written.
         num_classes, ignore_label, class_names: override the metadata.
-        save_confusion: also write ``sem_seg_confusion.npy``.
+        save_confusion: also write ``sem_seg_confusion.npy`` (the PNG ``sem_seg_confusion.png``, row-normalised
+            with the class names, is always written with the metrics).
+        num_images: when evaluating inside a training run (a Detectron2 ``EventStorage`` exists), the pictures
+            ``input | prediction | ground truth`` of the first this many images go to TensorBoard.
         submission_format: None, "cityscapes" (trainId -> labelId) or "ade20k" (class + 1): also write one
             PNG per input ``file_name`` in ``submission_dir`` (default ``output_dir/submission``); works on
             test sets without ground truth.
     """
 
     def __init__(self, dataset_name, output_dir=None, num_classes=None, ignore_label=None, class_names=None,
-                 save_confusion=False, distributed=True, submission_format=None, submission_dir=None):
+                 save_confusion=False, distributed=True, submission_format=None, submission_dir=None, num_images=3):
         meta = MetadataCatalog.get(dataset_name)
         self.dataset_name = dataset_name
         self.class_names = list(class_names or meta.get("stuff_classes", []) or [])
@@ -81,6 +85,9 @@ class SemSegEvaluator(DatasetEvaluator):
             raise ValueError(f"dataset '{dataset_name}' has no 'stuff_classes' metadata; pass num_classes")
         if not self.class_names:
             self.class_names = [str(i) for i in range(self.num_classes)]
+        self.palette = classes_and_palette(dataset_name, self.num_classes)[1]
+        self.num_images = num_images
+        self.images = []
         self.ignore_label = ignore_label if ignore_label is not None else meta.get("ignore_label", 255)
         self.output_dir = output_dir
         self.save_confusion = save_confusion
@@ -96,6 +103,7 @@ class SemSegEvaluator(DatasetEvaluator):
     def reset(self):
         """Start a new evaluation."""
         self.confusion = None
+        self.images = []
 
     def process(self, inputs, outputs):
         """Accumulate one batch of predictions against the inputs' ground truth."""
@@ -103,6 +111,10 @@ class SemSegEvaluator(DatasetEvaluator):
             prediction = output["sem_seg"].argmax(dim=0)
             if self.submission_format:
                 write_submission_png(prediction, sample["file_name"], self.submission_dir, self.submission_format)
+            if len(self.images) < self.num_images and "file_name" in sample:
+                self.images.append((sample["file_name"], prediction.to("cpu", torch.uint8 if self.num_classes <= 256
+                                                                        else torch.int32).numpy(),
+                                    sample["sem_seg"].numpy() if "sem_seg" in sample else None))
             if "sem_seg" not in sample:
                 continue
             self.add(prediction, sample["sem_seg"].to(prediction.device))
@@ -150,7 +162,22 @@ class SemSegEvaluator(DatasetEvaluator):
             if self.save_confusion:
                 with atomic_write(os.path.join(self.output_dir, "sem_seg_confusion.npy")) as f:
                     np.save(f, confusion)
+            plot_confusion(confusion[:k, :k], self.class_names, os.path.join(self.output_dir, "sem_seg_confusion.png"))
+        self._log_pictures()
         return OrderedDict(sem_seg=metrics)
+
+    def _log_pictures(self):
+        """Put the kept predictions into the training run's EventStorage (TensorBoard writes them)."""
+        try:
+            storage = get_event_storage()
+        except AssertionError:  # not inside a training run: nothing to log into
+            return
+        from detectron2.data.detection_utils import read_image
+
+        for index, (file_name, prediction, ground_truth) in enumerate(self.images):
+            picture = prediction_picture(read_image(file_name, format="RGB"), prediction, self.class_names, self.palette,
+                                         ground_truth, ignore_label=self.ignore_label, min_side=256, max_side=768)
+            storage.put_image(f"predictions/{index}_{os.path.basename(file_name)}", picture.transpose(2, 0, 1))
 
     def table(self, metrics):
         """The per-class IoU/Acc table followed by the summary line, as text."""

@@ -11,11 +11,10 @@ __all__ = ["CITYSCAPES_TRAIN_TO_LABEL_ID", "submission_label", "write_submission
 
 
 def _cityscapes_lut():
-    from cityscapesscripts.helpers.labels import trainId2label
+    from ..data.datasets.cityscapes import CITYSCAPES_LABEL_IDS
 
     lut = np.zeros(256, dtype=np.uint8)  # anything else -> 0 ("unlabeled"), which the server ignores
-    for train_id in range(19):
-        lut[train_id] = trainId2label[train_id].id
+    lut[:len(CITYSCAPES_LABEL_IDS)] = CITYSCAPES_LABEL_IDS
     return lut
 
 

@@ -5,8 +5,10 @@ Tensors here are channel-last (B, H, W, C) unless a function says otherwise.
 import torch
 import torch.nn.functional as F
 
+from .tracing import capturing_graph
+
 __all__ = ["pad_to_multiple", "window_partition", "window_merge", "add_windows", "window_grid_size", "window_pool",
-           "upsample_window_grid", "shifted_window_order", "permute_tokens"]
+           "upsample_window_grid", "shifted_window_order", "shifted_window_position", "permute_tokens"]
 
 
 def _pair(value):
@@ -18,7 +20,8 @@ def pad_to_multiple(x, multiple, channels_last=True, value=0.0):
     mh, mw = _pair(multiple)
     h, w = (x.shape[1], x.shape[2]) if channels_last else (x.shape[-2], x.shape[-1])
     pad_h, pad_w = (-h) % mh, (-w) % mw
-    if pad_h == 0 and pad_w == 0:
+    # A traced or exported graph must pad whenever the size asks for it, not as the traced size did.
+    if not capturing_graph() and pad_h == 0 and pad_w == 0:
         return x
     if channels_last:
         return F.pad(x, (0, 0, 0, pad_w, 0, pad_h), value=value)
@@ -57,7 +60,8 @@ def add_windows(x, windows, window_size):
 def window_grid_size(height, width, window_size):
     """Number of window rows and columns covering a (height, width) map once padded to window multiples."""
     wh, ww = _pair(window_size)
-    return -(-height // wh), -(-width // ww)
+    # Ceiling division on non-negative integers: traced shapes export to ONNX, whose division truncates.
+    return (height + wh - 1) // wh, (width + ww - 1) // ww
 
 
 def window_pool(x, window_size):
@@ -90,7 +94,27 @@ def shifted_window_order(height, width, window_size, shift=0, device=None):
     wh, ww = _pair(window_size)
     rows = torch.arange(height, device=device).view(height // wh, 1, wh, 1)
     cols = torch.arange(width, device=device).view(1, width // ww, 1, ww)
-    return (((rows + shift) % height) * width + (cols + shift) % width).flatten()
+    # The wrap-around as a comparison, not a remainder: the ONNX exporter cannot take a remainder by a size
+    # that is symbolic in the graph.
+    rows, cols = rows + shift, cols + shift
+    rows = torch.where(rows >= height, rows - height, rows)
+    cols = torch.where(cols >= width, cols - width, cols)
+    return (rows * width + cols).flatten()
+
+
+def shifted_window_position(height, width, window_size, shift=0, device=None):
+    """The inverse of :func:`shifted_window_order`: where each token of the flattened map lands in the windows.
+
+    Computed from coordinates rather than by scattering into the order: an exported graph then holds no
+    scatter whose length was fixed by the traced size.
+    """
+    wh, ww = _pair(window_size)
+    rows = torch.arange(height, device=device)[:, None] - shift
+    cols = torch.arange(width, device=device)[None, :] - shift
+    rows = torch.where(rows < 0, rows + height, rows)
+    cols = torch.where(cols < 0, cols + width, cols)
+    window = (rows // wh) * (width // ww) + cols // ww
+    return (window * (wh * ww) + (rows - rows // wh * wh) * ww + (cols - cols // ww * ww)).flatten()
 
 
 class _PermuteTokens(torch.autograd.Function):
@@ -111,6 +135,9 @@ def permute_tokens(x, order, inverse):
     """Reorder the tokens of x (B, N, C) by the permutation ``order`` (``inverse`` is its inverse).
 
     One gather forward and one backward; autograd's own backward of a gather would scatter-add into a
-    zero-filled tensor instead.
+    zero-filled tensor instead. Without gradients (inference, and graphs being captured, which cannot hold a
+    Python autograd function) it is a plain gather.
     """
-    return _PermuteTokens.apply(x, order, inverse)
+    if torch.is_grad_enabled() and x.requires_grad and not capturing_graph():
+        return _PermuteTokens.apply(x, order, inverse)
+    return x.index_select(1, order)

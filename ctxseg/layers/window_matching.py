@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from .tracing import refuse_graph_capture
 from .window import pad_to_multiple, window_grid_size
 
 __all__ = ["key_windows_from_memories", "match_windows", "gather_windows"]
@@ -82,6 +83,7 @@ def match_windows(query_tokens, key_tokens):
     product; scipy's ``linear_sum_assignment(maximize=True)`` solves each image on a float64 CPU copy.
     Returns (B, nWq) int64 key-window indices on the tokens' device (not differentiable).
     """
+    refuse_graph_capture("IIWA's window matching (Hungarian assignment of query to key windows)")
     nwq, nwk = query_tokens.shape[1], key_tokens.shape[1]
     if nwk < nwq:
         raise ValueError(f"window matching needs at least as many key windows as query windows "

@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from .common import datasets_root, register_sem_seg_dataset, update_dataset_roots
+from .common import MissingDataError, datasets_root, match_or_report, register_sem_seg_dataset, update_dataset_roots
 from .palette import bit_palette
 
 __all__ = [
@@ -118,25 +118,20 @@ def load_pascal_context(name):
     update_dataset_roots(name, image_root=image_dir, sem_seg_root=label_dir)
     for kind, folder in (("image", image_dir), ("label", label_dir)):
         if not os.path.isdir(folder):
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"The {kind} folder {folder} of dataset '{name}' does not exist. Prepare it with: "
                 f"{PREPARE_HINT}. Dataset roots come from $DETECTRON2_DATASETS (default 'datasets')."
             )
     stems = sorted(f[: -len(label_ext)] for f in os.listdir(label_dir) if f.endswith(label_ext))
     if not stems:
-        raise FileNotFoundError(f"No '*{label_ext}' label found in {label_dir}. Prepare it with: {PREPARE_HINT}.")
-    dataset_dicts, missing = [], []
-    for stem in stems:
-        image_file = os.path.join(image_dir, stem + ".jpg")
-        if not os.path.isfile(image_file):
-            missing.append(image_file)
-        dataset_dicts.append({"file_name": image_file, "sem_seg_file_name": os.path.join(label_dir, stem + label_ext),
-                              "reduce_zero_label": False})
-    if missing:
-        shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
-        raise FileNotFoundError(f"{len(missing)} of {len(stems)} labels in {label_dir} have no image (expected "
-                                f"{shown}). Download the VOC2010 JPEGImages into {image_dir}.")
-    return dataset_dicts
+        raise MissingDataError(f"No '*{label_ext}' label found in {label_dir}. Prepare it with: {PREPARE_HINT}.")
+    # JPEGImages holds every VOC image; a label without its image is what is missing.
+    images = {stem: os.path.join(image_dir, stem + ".jpg") for stem in stems}
+    present = [stem for stem in stems if os.path.isfile(images[stem])]
+    match_or_report(f"labels in {label_dir} have no image", [images[s] for s in stems if s not in present],
+                    len(stems), f" Download the VOC2010 JPEGImages into {image_dir}.")
+    return [{"file_name": images[stem], "sem_seg_file_name": os.path.join(label_dir, stem + label_ext),
+             "reduce_zero_label": False} for stem in present]
 
 
 def _register_all_pascal_context():

@@ -4,7 +4,6 @@ Every tool converts one input file into one output file per task. A task is skip
 is newer than its inputs, and an output is rewritten only when its bytes change, so a second run
 changes nothing. Outputs are written atomically: an interrupted run never leaves a partial file.
 """
-import argparse
 import io
 import logging
 import multiprocessing
@@ -15,10 +14,12 @@ from PIL import Image
 from tqdm import tqdm
 
 from ...utils import atomic_write
+from ...utils.errors import DataError
 
 __all__ = [
-    "preparation_parser",
     "PreparationError",
+    "checked_source_name",
+    "checked_outputs",
     "read_label_png",
     "encode_label",
     "is_up_to_date",
@@ -31,19 +32,44 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class PreparationError(Exception):
+class PreparationError(DataError):
     """An input file is missing, truncated or holds unexpected values; the message names it."""
 
 
-def preparation_parser(description, root_help):
-    """The options every preparation tool takes: --root, --workers, --allow-partial."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--root", default=None, help=root_help)
-    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                        help="parallel worker processes")
-    parser.add_argument("--allow-partial", action="store_true", help="convert a tree with fewer files than the "
-                        "official release (warn instead of failing)")
-    return parser
+def checked_source_name(name, source):
+    """``name`` (a file name read from ``source``, e.g. a JSON) if it stays inside the folder it is joined to.
+
+    An absolute name or one that climbs out with ``..`` would make a tool read or write outside the
+    dataset root: it is refused, naming the entry and where it came from.
+    """
+    normal = os.path.normpath(name) if isinstance(name, str) else ""
+    if not normal or normal == "." or os.path.isabs(name) or normal == ".." or normal.startswith(".." + os.sep):
+        raise PreparationError(f"{source}: file name {name!r} is absolute or leaves the dataset folder; "
+                               "refusing to read or write outside it")
+    return name
+
+
+def checked_outputs(root, outputs):
+    """``outputs`` if every one lies inside ``root`` once symbolic links are resolved; else ``PreparationError``.
+
+    A folder of the tree that is a symbolic link pointing elsewhere (or an output that is one) would
+    make the tool write outside the dataset root.
+    """
+    real_root = os.path.realpath(root)
+    checked_dirs = {}
+    for output in outputs:
+        folder = os.path.dirname(os.path.abspath(output))
+        if folder not in checked_dirs:
+            checked_dirs[folder] = _inside(os.path.realpath(folder), real_root)
+        inside = checked_dirs[folder] and (not os.path.islink(output) or _inside(os.path.realpath(output), real_root))
+        if not inside:
+            raise PreparationError(f"{output} resolves to {os.path.realpath(output)}, outside the dataset root "
+                                   f"{real_root} (a symbolic link?): refusing to write there")
+    return outputs
+
+
+def _inside(path, root):
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def read_label_png(path):

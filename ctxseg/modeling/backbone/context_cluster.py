@@ -17,15 +17,15 @@ from typing import Sequence, Union
 import torch
 import torch.nn.functional as F
 from detectron2.config import configurable
-from detectron2.config import CfgNode as CN
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 from einops import rearrange
 from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import nn
 
+from ctxseg.utils.errors import ConfigError
+
 __all__ = ["Cluster", "ContextClusterBlock", "PointReducer", "ContextCluster", "D2ContextCluster",
-           "coc_small", "coc_medium", "variant_kwargs", "add_coc_config", "COC_ARCHS",
-           "PROPOSAL_SIDES"]
+           "coc_small", "coc_medium", "variant_kwargs", "COC_ARCHS", "PROPOSAL_SIDES"]
 
 # Architecture settings of the dense ("feat") variants; proposal_size is added per variant.
 COC_ARCHS = {
@@ -57,6 +57,26 @@ def _per_stage(value, name, num_stages=4):
     if len(value) != num_stages:
         raise ValueError(f"ContextCluster: '{name}' needs {num_stages} values (one per stage), got {value}")
     return value
+
+
+def _pooling_weights(size, bins, like):
+    """(bins, size) weights averaging each of PyTorch's adaptive pooling bins [floor(i s / n), ceil((i + 1) s / n))."""
+    index = torch.arange(size, device=like.device)
+    bin_index = torch.arange(bins, device=like.device)[:, None]
+    inside = (index >= bin_index * size // bins) & (index < ((bin_index + 1) * size + bins - 1) // bins)
+    inside = inside.to(like.dtype)
+    return inside / inside.sum(dim=1, keepdim=True)
+
+
+def adaptive_avg_pool(x, bins):
+    """``F.adaptive_avg_pool2d(x, bins)`` of a [..., H, W] map as two matrix products.
+
+    The same bins, written so that exports stay right at every size: ONNX's converter of adaptive pooling
+    fixes the bins of the traced input, and gives wrong centres (or fails) on other sizes.
+    """
+    rows = _pooling_weights(x.shape[-2], bins, x)
+    cols = _pooling_weights(x.shape[-1], bins, x)
+    return rows @ x @ cols.transpose(0, 1)
 
 
 class Cluster(nn.Module):
@@ -95,8 +115,8 @@ class Cluster(nn.Module):
         values = rearrange(self.v(x), split, e=self.heads, fh=fold, fw=fold)
         region_h, region_w = feats.shape[-2:]
 
-        centers = F.adaptive_avg_pool2d(feats, self.proposal_size).flatten(2).transpose(1, 2)  # [B', M, d]
-        value_centers = F.adaptive_avg_pool2d(values, self.proposal_size).flatten(2).transpose(1, 2)
+        centers = adaptive_avg_pool(feats, self.proposal_size).flatten(2).transpose(1, 2)  # [B', M, d]
+        value_centers = adaptive_avg_pool(values, self.proposal_size).flatten(2).transpose(1, 2)
         points = feats.flatten(2).transpose(1, 2)  # [B', N, d]
         values = values.flatten(2).transpose(1, 2)
 
@@ -264,14 +284,9 @@ class ContextCluster(nn.Module):
         return outs
 
 
-def add_coc_config(cfg):
-    """Add the ``MODEL.COC`` keys that ``D2ContextCluster`` reads when built from a yacs config."""
-    cfg.MODEL.COC = CN()
-    cfg.MODEL.COC.SIZE = "small"
-    cfg.MODEL.COC.PROPOSALS = 4
-    cfg.MODEL.COC.AGG_NORM = "sim"
-    cfg.MODEL.COC.DROP_PATH_RATE = 0.0
-    cfg.MODEL.COC.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+# MODEL.COC keys that replace the variant's architecture value when given (non-empty).
+_COC_ARCH_KEYS = {"DEPTHS": "depths", "EMBED_DIMS": "embed_dims", "MLP_RATIOS": "mlp_ratios", "HEADS": "heads",
+                  "HEAD_DIM": "head_dim", "FOLD": "fold"}
 
 
 @BACKBONE_REGISTRY.register()
@@ -311,13 +326,23 @@ class D2ContextCluster(ContextCluster, Backbone):
 
     @classmethod
     def from_config(cls, cfg, input_shape=None):
-        """Keyword arguments from a yacs config with ``MODEL.COC`` (see ``add_coc_config``)."""
+        """Arguments from ``cfg.MODEL.COC`` (``ctxseg.config.add_ctxseg_config`` adds the keys).
+
+        ``SIZE`` and ``PROPOSALS`` choose the variant; each architecture key that is given (``DEPTHS``,
+        ``EMBED_DIMS``, ``MLP_RATIOS``, ``HEADS``, ``HEAD_DIM``, ``FOLD``; empty or 0 keeps the variant's)
+        replaces the variant's value.
+        """
         if "COC" not in cfg.MODEL:
-            raise KeyError("D2ContextCluster: the config has no MODEL.COC node; call "
-                           "ctxseg.modeling.backbone.context_cluster.add_coc_config(cfg) first")
+            raise ConfigError("D2ContextCluster: the config has no MODEL.COC node; call "
+                              "ctxseg.config.add_ctxseg_config(cfg) before merging the config file")
         coc = cfg.MODEL.COC
-        return dict(variant_kwargs(coc.SIZE, coc.PROPOSALS), agg_norm=coc.AGG_NORM,
-                    drop_path_rate=coc.DROP_PATH_RATE, out_features=tuple(coc.OUT_FEATURES))
+        try:
+            kwargs = variant_kwargs(coc.SIZE, coc.PROPOSALS)
+        except ValueError as e:
+            raise ConfigError(f"MODEL.COC.SIZE / PROPOSALS: {e}") from None
+        kwargs.update({name: coc[key] for key, name in _COC_ARCH_KEYS.items() if coc.get(key)})
+        return dict(kwargs, agg_norm=coc.AGG_NORM, drop_path_rate=coc.DROP_PATH_RATE,
+                    layer_scale_init=coc.get("LAYER_SCALE_INIT", 1e-5), out_features=tuple(coc.OUT_FEATURES))
 
     @property
     def size_divisibility(self):

@@ -15,13 +15,15 @@ import torch.nn.functional as F
 import torch.utils.checkpoint
 from timm.layers import DropPath, Mlp, trunc_normal_
 
+from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 
 from ctxseg.layers import init_linear_and_layernorm, pad_to_multiple, window_partition
 from ctxseg.layers.attention import relative_position_bias, relative_position_index, self_attention
 from ctxseg.layers.residual import add_residual
-from ctxseg.layers.window import permute_tokens, shifted_window_order
+from ctxseg.layers.window import permute_tokens, shifted_window_order, shifted_window_position
+from ctxseg.utils.errors import ConfigError
 
 __all__ = ["WindowAttention", "SwinBlock", "PatchMerging", "PatchEmbed", "SwinStage", "D2SwinTransformer",
            "relative_position_index", "shifted_window_mask", "swin_tiny", "swin_small", "swin_base",
@@ -30,13 +32,14 @@ __all__ = ["WindowAttention", "SwinBlock", "PatchMerging", "PatchEmbed", "SwinSt
 
 def shifted_window_mask(height, width, window_size, shift, device=None):
     """Additive attention mask (num_windows, N, N) for a rolled (height, width) map: -100 across regions."""
-    regions = torch.zeros(1, height, width, 1, device=device)
-    cuts = (slice(0, -window_size), slice(-window_size, -shift), slice(-shift, None))
-    label = 0
-    for rows in cuts:
-        for cols in cuts:
-            regions[:, rows, cols, :] = label
-            label += 1
+    # Rows (and columns) fall in three bands: [0, -window), [-window, -shift), [-shift, end); a region is a
+    # pair of bands. Computed from comparisons rather than slice assignments, which exports to ONNX get wrong
+    # for sizes other than the traced one.
+    def bands(size):
+        index = torch.arange(size, device=device)
+        return (index >= size - window_size).long() + (index >= size - shift).long()
+
+    regions = (bands(height)[:, None] * 3 + bands(width)[None, :]).float()[None, :, :, None]
     regions = window_partition(regions, window_size).reshape(-1, window_size * window_size)
     different = regions[:, None, :] != regions[:, :, None]
     return torch.zeros(different.shape, device=device).masked_fill(different, -100.0)
@@ -56,10 +59,12 @@ class WindowLayout(NamedTuple):
 
 def window_layout(height, width, window_size, shift, device=None):
     """The :class:`WindowLayout` of a (height, width) map: padded bottom/right, then rolled by -shift."""
-    hp, wp = math.ceil(height / window_size) * window_size, math.ceil(width / window_size) * window_size
+    # Integer arithmetic on non-negative numbers: tracing records it, torch.export can save it (not math.ceil),
+    # and ONNX's integer division (which truncates) agrees with Python's floor division.
+    hp = (height + window_size - 1) // window_size * window_size
+    wp = (width + window_size - 1) // window_size * window_size
     order = shifted_window_order(hp, wp, window_size, shift, device=device)
-    inverse = torch.empty_like(order)
-    inverse[order] = torch.arange(order.numel(), device=device)
+    inverse = shifted_window_position(hp, wp, window_size, shift, device=device)
     mask = shifted_window_mask(hp, wp, window_size, shift, device=device) if shift else None
     return WindowLayout(order, inverse, mask)
 
@@ -190,10 +195,20 @@ class SwinStage(nn.Module):
         return x, (self.downsample(x) if self.downsample is not None else None)
 
 
+# Mask2Former's MODEL.SWIN keys this Swin does not implement, with the only value it accepts.
+_SWIN_FIXED_KEYS = {"QKV_BIAS": True, "QK_SCALE": None, "DROP_RATE": 0.0, "ATTN_DROP_RATE": 0.0, "APE": False,
+                    "PATCH_NORM": True}
+
+
 @BACKBONE_REGISTRY.register()
 class D2SwinTransformer(Backbone):
-    """Swin Transformer with outputs ``res2..res5`` (NCHW, each with its own LayerNorm) for Detectron2."""
+    """Swin Transformer with outputs ``res2..res5`` (NCHW, each with its own LayerNorm) for Detectron2.
 
+    Builds from keyword arguments (LazyConfig) or, through ``BACKBONE_REGISTRY``, from a yacs config with
+    Mask2Former's ``MODEL.SWIN`` node (see :meth:`from_config`).
+    """
+
+    @configurable
     def __init__(self, *, embed_dim, depths, num_heads, window_size=7, mlp_ratio=4.0, drop_path_rate=0.0,
                  strides=(4, 2, 2, 2), out_features=("res2", "res3", "res4", "res5"), frozen_stages=-1,
                  use_checkpoint=False, patch_size=4, in_chans=3):
@@ -252,6 +267,31 @@ class D2SwinTransformer(Backbone):
 
         self.apply(init_linear_and_layernorm)
         self._freeze_stages()
+
+    @classmethod
+    def from_config(cls, cfg, input_shape=None):
+        """Arguments from ``cfg.MODEL.SWIN`` (Mask2Former's keys; ``ctxseg.config.add_ctxseg_config`` adds them).
+
+        ``STRIDES`` and ``FROZEN_STAGES`` are ctxseg's; a node without them (Mask2Former's own) gets the
+        standard layout (patch size, 2, 2, 2) and no frozen stage. Keys this Swin does not implement must
+        keep their default value (qkv bias on, no qk scale, no dropout, no absolute position embedding,
+        a norm after the patch embedding); any other value is a ``ConfigError``.
+        """
+        if "SWIN" not in cfg.MODEL:
+            raise ConfigError("D2SwinTransformer: the config has no MODEL.SWIN node; call "
+                              "ctxseg.config.add_ctxseg_config(cfg) before merging the config file")
+        swin = cfg.MODEL.SWIN
+        for key, supported in _SWIN_FIXED_KEYS.items():
+            if key in swin and swin[key] != supported:
+                raise ConfigError(f"MODEL.SWIN.{key}={swin[key]!r} is not implemented by ctxseg's D2SwinTransformer "
+                                  f"(only {supported!r})")
+        patch_size = swin.get("PATCH_SIZE", 4)
+        return dict(embed_dim=swin.EMBED_DIM, depths=swin.DEPTHS, num_heads=swin.NUM_HEADS,
+                    window_size=swin.WINDOW_SIZE, mlp_ratio=swin.MLP_RATIO, drop_path_rate=swin.DROP_PATH_RATE,
+                    strides=swin.get("STRIDES", (patch_size, 2, 2, 2)), out_features=swin.OUT_FEATURES,
+                    frozen_stages=swin.get("FROZEN_STAGES", -1), use_checkpoint=swin.USE_CHECKPOINT,
+                    patch_size=patch_size,
+                    in_chans=len(cfg.MODEL.PIXEL_MEAN) if input_shape is None else input_shape.channels)
 
     def _frozen_modules(self):
         if self.frozen_stages < 0:

@@ -1,4 +1,4 @@
-"""The IIWA segmentation decoder (``GTR_DECODER3``, spec iiwa.md 6.2, our reconstruction of an unreleased module).
+"""The IIWA segmentation decoder (upstream ``GTR_DECODER3``, whose body was never released: a reconstruction).
 
 The top backbone map becomes query tokens of width D (``query_dim``); the fused neck maps become key
 windows of width D, computed once per forward. ``depths`` blocks of Self-IIWA then MS Cross-IIWA refine
@@ -9,6 +9,7 @@ query gives deep supervision (weight 0.4).
 from typing import Dict, Optional, Sequence
 
 import torch
+from detectron2.config import configurable
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 from einops import rearrange
 from torch import nn
@@ -71,8 +72,11 @@ class IIWADecoderHead(nn.Module):
         aux_weight: weight of the auxiliary loss.
         align_corners: of the bilinear resize of the logits to the label size in the losses.
         use_checkpoint: recompute each IIWA layer in the backward pass to save memory.
+
+    From a yacs config (``MODEL.SEM_SEG_HEAD.NAME: IIWADecoderHead``): see :meth:`from_config`.
     """
 
+    @configurable
     def __init__(self, *, num_classes: int, embed_dim: int = 384, query_dim: int = 256,
                  memory_dims: Sequence[int] = (96, 192, 384), query_in_channels: Optional[int] = None,
                  depths: Sequence[int] = (1, 1, 1, 1), num_heads=8, window_size_q=(8, 8), window_size_k=(8, 8),
@@ -149,6 +153,28 @@ class IIWADecoderHead(nn.Module):
         self.apply(init_linear_and_layernorm)
         nn.init.normal_(self.classifier.weight, mean=0.0, std=0.01)
         nn.init.zeros_(self.classifier.bias)
+
+    @classmethod
+    def from_config(cls, cfg, input_shape):
+        """``MODEL.IIWA.DECODER`` (``ctxseg.config.add_ctxseg_config``); classes, ignore value and class weights
+        from ``MODEL.SEM_SEG_HEAD``; the memory and query widths from the neck's ``input_shape``."""
+        decoder, head = cfg.MODEL.IIWA.DECODER, cfg.MODEL.SEM_SEG_HEAD
+        missing = [f for f in (*decoder.MEMORY_FEATURES, decoder.QUERY_FEATURE) if f not in input_shape]
+        if missing:
+            raise ValueError(f"IIWADecoderHead: MODEL.IIWA.DECODER names features {missing} the backbone does "
+                             f"not return (it returns {sorted(input_shape)})")
+        return dict(num_classes=head.NUM_CLASSES, embed_dim=decoder.EMBED_DIM, query_dim=decoder.QUERY_DIM,
+                    memory_dims=[input_shape[f].channels for f in decoder.MEMORY_FEATURES],
+                    query_in_channels=input_shape[decoder.QUERY_FEATURE].channels, depths=decoder.DEPTHS,
+                    num_heads=decoder.NUM_HEADS, window_size_q=tuple(decoder.WINDOW_SIZE_Q),
+                    window_size_k=tuple(decoder.WINDOW_SIZE_K), mlp_ratio=decoder.MLP_RATIO,
+                    qkv_bias=decoder.QKV_BIAS, qk_scale=decoder.QK_SCALE, drop_rate=decoder.DROP_RATE,
+                    attn_drop_rate=decoder.ATTN_DROP_RATE, drop_path_rate=decoder.DROP_PATH_RATE,
+                    head_scale=decoder.HEAD_SCALE, query_feature=decoder.QUERY_FEATURE,
+                    memory_features=decoder.MEMORY_FEATURES, ignore_value=head.IGNORE_VALUE,
+                    class_weight=head.CLASS_WEIGHT or None, ohem_thresh=decoder.OHEM_THRESH,
+                    ohem_min_kept=decoder.OHEM_MIN_KEPT, aux_weight=decoder.AUX_WEIGHT,
+                    align_corners=decoder.ALIGN_CORNERS, use_checkpoint=decoder.USE_CHECKPOINT)
 
     def _feature(self, features, name, channels):
         if name not in features:

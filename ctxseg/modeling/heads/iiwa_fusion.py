@@ -1,16 +1,17 @@
-"""The IIWA feature-fusion neck (``Cascade_TRP``, spec iiwa.md 6.1): a top-down cascade of three Cross-IIWA
+"""The IIWA feature-fusion neck (upstream ``Cascade_TRP``, a reconstruction): a top-down cascade of three Cross-IIWA
 fusions of adjacent backbone levels, wrapped around a bottom-up backbone as a Detectron2 ``Backbone``.
 
     F2 = fusions.2(key=res5, query=res4);  F1 = fusions.1(key=F2, query=res3);  F0 = fusions.0(key=F1, query=res2)
 
 The neck returns ``{"f0": F0, "f1": F1, "f2": F2, "res5": res5}``: the fused maps are the decoder's
-memories, the untouched top map is its query (spec 3, ``extract_feat``).
+memories, the untouched top map is its query (as upstream's segmentor ``extract_feat`` passes them).
 """
 import logging
 from typing import Optional, Sequence
 
+from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
-from detectron2.modeling import Backbone
+from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 from timm.layers import Mlp
 from torch import nn
 
@@ -36,6 +37,7 @@ class FusionFFN(nn.Module):
         return x + self.mlp(self.norm(y)).permute(0, 3, 1, 2)
 
 
+@BACKBONE_REGISTRY.register()
 class IIWAFusionNeck(Backbone):
     """Bottom-up backbone + top-down cascade of Cross-IIWA fusions; outputs ``f0, f1, f2`` and the top map.
 
@@ -60,8 +62,11 @@ class IIWAFusionNeck(Backbone):
             released setting (3, 1, "2", "sin", False, False) exists, others raise.
         adapt_size1, adapt_size2, upsample_cfg, norm_cfg, out_channels: upstream config values with no
             role in this design; accepted and ignored (logged).
+
+    From a yacs config (``MODEL.BACKBONE.NAME: IIWAFusionNeck``): see :meth:`from_config`.
     """
 
+    @configurable
     def __init__(self, *, bottom_up: Backbone, in_features: Sequence[str] = ("res2", "res3", "res4", "res5"),
                  d_models: Optional[Sequence[int]] = None, n_head: Sequence[int] = (4, 8, 16),
                  patch_sizes: Sequence[Sequence[int]] = ((4, 4), (8, 8), (4, 4), (4, 4), (4, 4), (4, 4)),
@@ -75,7 +80,7 @@ class IIWAFusionNeck(Backbone):
                    "norm_cfg": norm_cfg, "out_channels": out_channels}
         given = [f"{k}={v!r}" for k, v in ignored.items() if v is not None]
         if given:
-            logger.info("IIWAFusionNeck: ignoring %s (no role in the released Cross-IIWA fusion, spec 6.1)",
+            logger.info("IIWAFusionNeck: ignoring %s (no role in the released Cross-IIWA fusion)",
                         ", ".join(given))
 
         in_features = tuple(in_features)
@@ -130,6 +135,16 @@ class IIWAFusionNeck(Backbone):
         self._out_feature_channels[top] = in_channels[3]
         self._out_feature_strides[top] = strides[3]
 
+    @classmethod
+    def from_config(cls, cfg, input_shape=None):
+        """The bottom-up backbone ``MODEL.BACKBONE.BOTTOM_UP`` names, built from the same config, and the
+        neck's ``MODEL.IIWA.NECK`` keys (``ctxseg.config.add_ctxseg_config``)."""
+        neck = cfg.MODEL.IIWA.NECK
+        return dict(bottom_up=BACKBONE_REGISTRY.get(cfg.MODEL.BACKBONE.BOTTOM_UP)(cfg, input_shape),
+                    in_features=neck.IN_FEATURES, n_head=neck.NUM_HEADS, patch_sizes=neck.WINDOW_SIZES,
+                    dropout_ratio=neck.DROPOUT, scale=neck.SCALE, local_softmax=neck.LOCAL_SOFTMAX,
+                    fusion_ffn=bool(neck.FFN_DIMS), dim_feedforwards=neck.FFN_DIMS or None)
+
     @staticmethod
     def _check_upstream_options(num_outs, cascade_num, out_type, pos_type, overlap, extra_out):
         released = {"num_outs": (num_outs, 3), "cascade_num": (cascade_num, 1), "out_type": (str(out_type), "2"),
@@ -137,7 +152,7 @@ class IIWAFusionNeck(Backbone):
         for name, (value, expected) in released.items():
             if value != expected:
                 raise ValueError(f"IIWAFusionNeck: only {name}={expected!r} is implemented (the released "
-                                 f"Cross-IIWA cascade, spec 6.1), got {name}={value!r}")
+                                 f"Cross-IIWA cascade), got {name}={value!r}")
 
     def forward(self, x):
         """Image batch (B, 3, H, W) -> ``{"f0", "f1", "f2": fused maps, <top>: the top bottom-up map}``."""

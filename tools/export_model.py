@@ -1,0 +1,12 @@
+#!/usr/bin/env python
+"""Export a model to ONNX, TorchScript or torch.export: ``ctxseg-export`` (see ``--help``)."""
+import os
+import sys
+
+# A checkout's tools run the checkout's code, installed or not.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from ctxseg_cli.export_model import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
