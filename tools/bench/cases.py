@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The benchmark cases, run inside a worker process by ``tools/bench/sidebyside.py``.
+"""The benchmark cases, run inside a worker process by ``tools/bench/compare.py``.
 
 A worker imports the ``ctxseg`` it finds on its ``PYTHONPATH`` (this checkout or a baseline checkout),
 so the cases use only names both have: the IIWA layers, ``key_windows_from_memories``, ``swin_small``
