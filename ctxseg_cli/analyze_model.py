@@ -11,7 +11,7 @@ its multi-scale and flip views and its sliding windows; the output says how many
 """
 import sys
 
-from .runner import add_config_options, config_overrides, run_tool, tool_parser
+from .runner import add_config_options, config_overrides, parse_tool_args, run_tool, tool_parser
 
 __all__ = ["build_parser", "main"]
 
@@ -62,7 +62,7 @@ def run(args):
 
 def main(argv=None):
     """Entry point of ``ctxseg-analyze``."""
-    return run_tool(run, build_parser().parse_args(argv))
+    return run_tool(run, parse_tool_args(build_parser(), argv))
 
 
 if __name__ == "__main__":

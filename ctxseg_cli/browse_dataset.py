@@ -12,7 +12,7 @@ dataset's ``stuff_colors``; ignored pixels stay uncoloured.
 import os
 import sys
 
-from .runner import add_config_options, config_overrides, positive_int, run_tool, tool_parser
+from .runner import add_config_options, config_overrides, parse_tool_args, positive_int, run_tool, tool_parser
 
 __all__ = ["build_parser", "main"]
 
@@ -79,9 +79,9 @@ def draw(sample, metadata):
 def run(args):
     """Write up to --max pictures."""
     import cv2
-    import ctxseg  # noqa: F401
     from detectron2.data import MetadataCatalog
 
+    import ctxseg  # noqa: F401
     from ctxseg.data import get_dataset_dicts
     from ctxseg.utils import atomic_write
 
@@ -103,7 +103,7 @@ def run(args):
 
 def main(argv=None):
     """Entry point of ``ctxseg-browse``."""
-    return run_tool(run, build_parser().parse_args(argv))
+    return run_tool(run, parse_tool_args(build_parser(), argv))
 
 
 if __name__ == "__main__":

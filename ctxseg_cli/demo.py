@@ -19,7 +19,15 @@ band, so an 8000x8000 photo needs a few hundred MB beyond the image itself.
 import os
 import sys
 
-from .runner import add_config_options, add_precision_option, config_overrides, positive_int, run_tool, tool_parser
+from .runner import (
+    add_config_options,
+    add_precision_option,
+    config_overrides,
+    parse_tool_args,
+    positive_int,
+    run_tool,
+    tool_parser,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -125,17 +133,19 @@ def _write_npy(path, array):
 def run(args):
     """Predict, draw and save every input of ``args``."""
     import tqdm
-    from detectron2.data.detection_utils import read_image
     from detectron2.utils.logger import setup_logger
 
     from ctxseg.data import get_dataset_dicts
+    from ctxseg.data.mapper import read_image
     from ctxseg.inference import Predictor
-    from ctxseg.utils.errors import UserError
+    from ctxseg.utils.errors import DataError, UserError
     from ctxseg.visualization import prediction_picture
 
-    setup_logger(name="ctxseg")
+    logger = setup_logger(name="ctxseg")
     if args.no_pictures and not (args.save_labels or args.save_probabilities):
         raise UserError("--no-pictures without --save-labels or --save-probabilities would write nothing")
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise UserError(f"--output {args.output} is a file; give a folder (it is created if needed)")
     paths = expand_inputs(args.input)
     if args.max_images > 0:
         paths = paths[: args.max_images]
@@ -147,11 +157,17 @@ def run(args):
         dataset = args.dataset or predictor.cfg.dataloader.test.dataset.name
         records = {os.path.abspath(d["file_name"]): d for d in get_dataset_dicts(dataset)}
 
+    unreadable = []
     for path, name in tqdm.tqdm(list(zip(paths, names)), desc="demo", unit="img"):
         record = dict(records.get(os.path.abspath(path), {}))
         if args.gt:
             record["sem_seg_file_name"] = find_label_file(args.gt, name)
-        image = read_image(path, format="RGB")
+        try:
+            image = read_image(path, "RGB")
+        except DataError as e:  # one damaged file in a folder should not cost the others' pictures
+            logger.error("skipped: %s", e)
+            unreadable.append(path)
+            continue
         sample = predictor.sample(image, dataset_dict=dict(record, file_name=path))
         result = predictor.predict_samples([sample], probabilities=args.save_probabilities)[0]
         for key in ("image", "tta_views"):  # only the ground truth is still needed
@@ -168,13 +184,17 @@ def run(args):
             _write_png(os.path.join(args.output, name + ".png"), picture)
     written = [] if args.no_pictures else ["pictures"]
     written += ["label maps"] * args.save_labels + ["probabilities"] * args.save_probabilities
-    print(f"wrote the {' and '.join(written)} of {len(paths)} images to {args.output}")
+    print(f"wrote the {' and '.join(written)} of {len(paths) - len(unreadable)} images to {args.output}")
+    if unreadable:
+        shown = ", ".join(unreadable[:5]) + (f", ... ({len(unreadable)} in all)" if len(unreadable) > 5 else "")
+        print(f"error: {len(unreadable)} of {len(paths)} inputs could not be read as images: {shown}", file=sys.stderr)
+        return 1
     return 0
 
 
 def main(argv=None):
     """Entry point of ``ctxseg-demo``."""
-    return run_tool(run, build_parser().parse_args(argv))
+    return run_tool(run, parse_tool_args(build_parser(), argv))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ the same. IIWA models cannot be exported: their window matching is data-dependen
 """
 import sys
 
-from .runner import add_config_options, config_overrides, run_tool, tool_parser
+from .runner import add_config_options, config_overrides, parse_tool_args, run_tool, tool_parser
 
 __all__ = ["build_parser", "main"]
 
@@ -55,7 +55,7 @@ def run(args):
 
 def main(argv=None):
     """Entry point of ``ctxseg-export``."""
-    return run_tool(run, build_parser().parse_args(argv))
+    return run_tool(run, parse_tool_args(build_parser(), argv))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ parameters, never a folder the generator did not make.
 import os
 import sys
 
-from .runner import run_tool, tool_parser
+from .runner import parse_tool_args, run_tool, tool_parser
 
 __all__ = ["build_parser", "main"]
 
@@ -51,7 +51,7 @@ def run(args):
 
 def main(argv=None):
     """Entry point of ``ctxseg-make-toy``."""
-    return run_tool(run, build_parser().parse_args(argv))
+    return run_tool(run, parse_tool_args(build_parser(), argv))
 
 
 if __name__ == "__main__":

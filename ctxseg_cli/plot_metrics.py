@@ -9,7 +9,7 @@ matrix: ``<output dir>/inference/sem_seg_confusion.png``.
 import os
 import sys
 
-from .runner import run_tool, tool_parser
+from .runner import parse_tool_args, run_tool, tool_parser
 
 __all__ = ["build_parser", "main"]
 
@@ -34,7 +34,7 @@ def run(args):
 
 def main(argv=None):
     """Entry point of ``ctxseg-plot``."""
-    return run_tool(run, build_parser().parse_args(argv))
+    return run_tool(run, parse_tool_args(build_parser(), argv))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ The JSON's ``phase`` chooses the split of both. Idempotent and atomic per file.
 """
 import sys
 
-from .runner import add_preparation_options, run_tool, tool_parser
+from .runner import add_preparation_options, parse_tool_args, run_tool, tool_parser
 
 __all__ = ["build_parser", "main"]
 
@@ -37,7 +37,7 @@ def run(args):
 
 def main(argv=None):
     """Entry point of ``ctxseg-prepare-pascal-context``."""
-    return run_tool(run, build_parser().parse_args(argv))
+    return run_tool(run, parse_tool_args(build_parser(), argv))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,17 @@
 """What every ctxseg tool shares: the parser's common options and the way errors end the program."""
 import argparse
 import errno
+import re
 import sys
 
-__all__ = ["tool_parser", "add_config_options", "add_precision_option", "add_preparation_options", "config_overrides",
-           "positive_int", "run_tool", "user_message", "PRECISION_NAMES"]
+__all__ = ["tool_parser", "add_config_options", "parse_tool_args", "add_precision_option", "add_preparation_options",
+           "config_overrides", "positive_int", "run_tool", "user_message", "PRECISION_NAMES"]
 
 # The names of ctxseg.inference.PRECISIONS (repeated here: a parser must not import torch).
 PRECISION_NAMES = ("fp32", "bf16", "fp16")
+
+# A config override: a dotted key (optionally with a leading + for a new key), "=", a value.
+_OVERRIDE = re.compile(r"^\+?[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*=")
 
 # errno values that mean "the disk is full" rather than a bug.
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -31,6 +35,27 @@ def add_config_options(parser, required=True, opts_alias=False):
                         help="config overrides after the options, e.g. train.max_iter=100 optimizer.lr=1e-4 "
                              "(a new key needs a leading +; None/null for None); a YAML config takes its own "
                              "keys, e.g. SOLVER.MAX_ITER=100")
+
+
+def parse_tool_args(parser, argv=None):
+    """``parser.parse_args(argv)``, where the ``key=value`` overrides may stand anywhere on the line.
+
+    argparse alone would give an override that follows an option taking several values (``--input a.png
+    train.init_checkpoint=m.pth``) to that option, and one followed by options to nothing at all.
+    Everything after ``--opts`` stays as it is.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not any(action.dest == "overrides" for action in parser._actions):
+        return parser.parse_args(argv)
+    options, overrides = [], []
+    for i, token in enumerate(argv):
+        if token == "--opts":
+            options.extend(argv[i:])
+            break
+        (overrides if _OVERRIDE.match(token) else options).append(token)
+    args = parser.parse_args(options)
+    args.overrides = overrides + list(args.overrides or [])
+    return args
 
 
 def add_precision_option(parser, what):

@@ -19,7 +19,15 @@ ctxseg's version and git commit and writes them to ``version.json`` in the outpu
 """
 import sys
 
-from .runner import add_config_options, add_precision_option, config_overrides, positive_int, run_tool, tool_parser
+from .runner import (
+    add_config_options,
+    add_precision_option,
+    config_overrides,
+    parse_tool_args,
+    positive_int,
+    run_tool,
+    tool_parser,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -59,10 +67,10 @@ def load_checked_config(args):
 
 def process_main(args):
     """What each training or evaluation process runs."""
-    import ctxseg  # noqa: F401  (patches Detectron2, registers models and datasets)
     from detectron2.utils import comm
     from detectron2.utils.logger import setup_logger
 
+    import ctxseg  # noqa: F401  (patches Detectron2, registers models and datasets)
     from ctxseg.engine import default_setup, do_train, eval_only, resolve_device  # default_setup: lock first
     from ctxseg.inference import inference_precision
     from ctxseg.utils.env import record_version_info
@@ -95,9 +103,9 @@ def _spawned_process_main(args):
 
 def run(args):
     """Check the config once, then start the processes."""
-    import ctxseg  # noqa: F401
     from torch.multiprocessing import ProcessExitedException
 
+    import ctxseg  # noqa: F401
     from ctxseg.engine import launch
     from ctxseg.utils.errors import UserError
 
@@ -120,7 +128,7 @@ def run(args):
 
 def main(argv=None):
     """Entry point of ``ctxseg-train``."""
-    return run_tool(run, build_parser().parse_args(argv))
+    return run_tool(run, parse_tool_args(build_parser(), argv))
 
 
 if __name__ == "__main__":

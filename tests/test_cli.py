@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, TINY_SWIN_CONFIG
 from .conftest import TINY_TOY_CONFIG as CONFIG
 
 TOOLS = ["train_net", "demo", "analyze_model", "convert_weights", "browse_dataset", "make_toy_dataset",
@@ -67,9 +67,22 @@ def test_train_net_user_errors_are_one_line(toy_root, tmp_path, monkeypatch, cap
     assert "dataloader.test.dataset.name: Unknown dataset 'nope'" in _error_line(capsys)
     assert train.main(["--config-file", str(tmp_path / "missing.py")]) == 2
     assert "config file not found" in _error_line(capsys)
-    assert train.main(["--config-file", CONFIG, out, "train.max_iter=3", "--resume"]) == 2
-    assert "put the options first" in _error_line(capsys)
     assert not os.listdir(tmp_path)  # nothing ran, nothing written
+
+
+def test_overrides_may_stand_anywhere():
+    from ctxseg_cli.runner import parse_tool_args
+
+    args = parse_tool_args(_tool("train_net").build_parser(),
+                           ["train.max_iter=3", "--config-file", CONFIG, "+train.x=1", "--resume", "a.b=c"])
+    assert args.resume and args.config_file == CONFIG
+    assert args.overrides == ["train.max_iter=3", "+train.x=1", "a.b=c"]
+    args = parse_tool_args(_tool("demo").build_parser(), ["--config-file", CONFIG, "--input", "a.png", "b.png",
+                                                           "train.init_checkpoint=m.pth", "--output", "out"])
+    assert args.input == ["a.png", "b.png"] and args.overrides == ["train.init_checkpoint=m.pth"]
+    args = parse_tool_args(_tool("demo").build_parser(), ["--config-file", CONFIG, "--input", "a.png", "--output",
+                                                           "out", "--opts", "a.b=1", "c=2"])
+    assert args.opts == ["a.b=1", "c=2"] and args.overrides == []
 
 
 def test_argument_errors_exit_2(capsys):
@@ -99,3 +112,16 @@ def test_other_tools_report_one_line(tmp_path, capsys):
     assert _tool("prepare_ade20k").main(["--root", str(tmp_path / "nowhere")]) == 2
     assert "Missing folder" in _error_line(capsys)
     assert not (tmp_path / "b").exists() and not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("override,message", [
+    ("model.num_classes=0", "num_classes must be a positive int, got 0"),
+    ("model.head.num_classes=-1", "SemanticFPNHead: num_classes must be a positive int, got -1"),
+    ("model.backbone.bottom_up.window_size=0", "D2SwinTransformer: window_size must be a positive int, got 0"),
+    ("model.backbone.bottom_up.num_heads=[1,0,2,2]", "D2SwinTransformer: num_heads must be positive ints"),
+])
+def test_sizes_of_zero_are_config_errors(override, message, capsys):
+    """A zero size would otherwise fail inside a layer (division by zero, an empty weight) at the first step."""
+    assert _tool("analyze_model").main(["--config-file", TINY_SWIN_CONFIG, override]) == 2
+    line = _error_line(capsys)
+    assert "cannot build 'model'" in line and message in line

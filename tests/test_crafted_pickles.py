@@ -1,7 +1,7 @@
 """Crafted checkpoints whose unpickling would run code never run it, through any entry point that loads one.
 
 Each file's payload creates a marker file when unpickled. The entry points: training's
-``train.init_checkpoint``, ``--resume``, ``--eval-only``, the demo and the converters; each with and
+``train.init_checkpoint``, ``--resume``, ``--eval-only``, the demo, ``ctxseg.Predictor`` and the converters; each with and
 without ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (which makes torch ignore ``weights_only`` where the
 caller does not pass it).
 """
@@ -18,6 +18,7 @@ from detectron2.config import LazyConfig
 
 from ctxseg.checkpoint import convert_file, load_checkpoint
 from ctxseg.engine import do_train, eval_only
+from ctxseg.inference import Predictor
 from ctxseg.utils import CheckpointError
 from ctxseg_cli.demo import main as demo_main
 
@@ -92,12 +93,16 @@ def _demo(path, tmp_path, image):
                f"train.init_checkpoint={path}"])  # --debug: the error itself, not its one-line report
 
 
+def _predictor(path, tmp_path, image):
+    Predictor(TINY_SWIN_CONFIG, weights=str(path))
+
+
 def _convert(path, tmp_path, image):
     convert_file("swin-official", str(path), str(tmp_path / "converted.pth"))
 
 
 ENTRY_POINTS = {"init_checkpoint": _train_init, "resume": _resume, "eval_only": _eval_only, "demo": _demo,
-                "convert": _convert}
+                "predictor": _predictor, "convert": _convert}
 
 
 @pytest.fixture(scope="module")

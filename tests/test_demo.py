@@ -117,6 +117,24 @@ def test_input_errors_are_reported(in_toy, run_demo, tmp_path, capsys):
     assert not (tmp_path / "c").exists()
 
 
+def test_a_damaged_image_is_skipped_and_reported(in_toy, tiny_checkpoint, tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "broken.png").write_text("not an image")
+    shutil.copy(in_toy / "images" / "validation" / "toy_00000.png", tmp_path / "in" / "good.png")
+    # The override stands before the options: it is still an override, not an input.
+    assert demo.main(["--config-file", CONFIG, f"train.init_checkpoint={tiny_checkpoint}", "--input",
+                      str(tmp_path / "in"), "--output", str(tmp_path / "out")]) == 1
+    assert (tmp_path / "out" / "good.png").is_file() and not (tmp_path / "out" / "broken.png").exists()
+    assert f"1 of 2 inputs could not be read as images: {tmp_path / 'in' / 'broken.png'}" in capsys.readouterr().err
+
+
+def test_an_output_that_is_a_file_is_refused(in_toy, run_demo, tmp_path, capsys):
+    (tmp_path / "out.png").write_text("")
+    image = in_toy / "images" / "validation" / "toy_00000.png"
+    assert run_demo("--input", str(image), "--output", str(tmp_path / "out.png")) == 2
+    assert "is a file; give a folder" in capsys.readouterr().err
+
+
 # Address space (RLIMIT_AS) allowed to the demo of an 8000x8000 photo: importing torch and Detectron2 alone
 # reserves about 4 GB of it (their resident memory is under 1 GB); the old demo needed 7.4 GB resident.
 MEMORY_LIMIT_GB = 6

@@ -10,16 +10,21 @@ from PIL import Image
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 
+from ..utils.errors import UnreadableFileError
+from .datasets.common import MissingDataError
 from .transforms import scaled_test_augmentations
 
-__all__ = ["SemSegDatasetMapper", "read_label"]
+__all__ = ["SemSegDatasetMapper", "read_image", "read_label"]
 
 # Single-channel PIL modes whose values are label ids: palette indices, 8/16/32-bit integers.
 _LABEL_MODES = ("P", "L", "1", "I", "I;16", "I;16L", "I;16B", "I;16N")
 
 
 def read_label(file_name):
-    """Read a label image as stored (palette indices, 8/16/32-bit values) as int32 HxW."""
+    """Read a label image as stored (palette indices, 8/16/32-bit values) as int32 HxW.
+
+    A missing file is a ``MissingDataError``, an undecodable one an ``UnreadableFileError``; both name it.
+    """
     try:
         with Image.open(file_name) as label_image:
             mode = label_image.mode
@@ -31,20 +36,21 @@ def read_label(file_name):
                 )
             label = np.array(label_image)
     except FileNotFoundError:
-        raise FileNotFoundError(f"Label file not found: {file_name}") from None
+        raise MissingDataError(f"Label file not found: {file_name}") from None
     except OSError as e:
-        raise OSError(f"Cannot read label file {file_name}: {e}") from e
+        raise UnreadableFileError(f"Cannot read label file {file_name}: {e}") from e
     # int32 holds every stored label type (uint8, uint16, int32) and leaves room for reductions.
     return label.astype(np.int32)
 
 
-def _read_image(file_name, image_format):
+def read_image(file_name, image_format="RGB"):
+    """Detectron2's ``read_image``; a missing or undecodable file is a ``DataError`` that names it."""
     try:
         return utils.read_image(file_name, format=image_format)
     except FileNotFoundError:
-        raise FileNotFoundError(f"Image file not found: {file_name}") from None
+        raise MissingDataError(f"Image file not found: {file_name}") from None
     except OSError as e:
-        raise OSError(f"Cannot read image file {file_name}: {e}") from e
+        raise UnreadableFileError(f"Cannot read image file {file_name}: {e}") from e
 
 
 def _augmented(image, augmentations):
@@ -104,7 +110,7 @@ class SemSegDatasetMapper:
 
     def __call__(self, dataset_dict):
         """Read, check and augment one dataset dict into a new dict (the input is unchanged)."""
-        image = _read_image(dataset_dict["file_name"], self.image_format)
+        image = read_image(dataset_dict["file_name"], self.image_format)
         label_file = dataset_dict.get("sem_seg_file_name")
         label = None
         if label_file is not None:

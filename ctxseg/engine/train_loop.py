@@ -11,7 +11,6 @@ import contextlib
 import logging
 
 import torch
-from detectron2.config import instantiate
 from detectron2.engine import default_setup as d2_default_setup
 from detectron2.engine import hooks
 from detectron2.engine.defaults import default_writers
@@ -19,7 +18,7 @@ from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
 from torch.nn.parallel import DistributedDataParallel
 
-from ..config import validate_train_config
+from ..config import instantiate_config, validate_train_config
 from ..utils import UserError, lock_output_dir, remove_temporaries, unlock_output_dir
 from ..utils.seeding import Stream, derive_seed, random_seed, seeded_rng
 from .checkpointer import AtomicCheckpointer
@@ -45,7 +44,7 @@ def resolve_device(device):
 
 def build_model(cfg):
     """Instantiate ``cfg.model`` on ``cfg.train.device``."""
-    model = instantiate(cfg.model)
+    model = instantiate_config(cfg.model, "model")
     device = resolve_device(cfg.train.get("device", "auto"))
     if device.startswith("cuda") and comm.get_world_size() > 1:
         device = f"cuda:{comm.get_local_rank()}"
@@ -114,8 +113,8 @@ def do_test(cfg, model):
     """Evaluate ``model`` on ``cfg.dataloader.test`` with ``cfg.dataloader.evaluator``; return results."""
     if "evaluator" not in cfg.dataloader:
         return {}
-    evaluator = instantiate(cfg.dataloader.evaluator)
-    results = inference_on_dataset(model, instantiate(cfg.dataloader.test), evaluator)
+    evaluator = instantiate_config(cfg.dataloader.evaluator, "dataloader.evaluator")
+    results = inference_on_dataset(model, instantiate_config(cfg.dataloader.test, "dataloader.test"), evaluator)
     if comm.is_main_process() and results:
         print_csv_format(results)
     return results
@@ -148,8 +147,8 @@ def do_train(args, cfg):
         logger.info("Model:\n%s", model)
         model_config = flatten_config(cfg.model, "model")
         cfg.optimizer.params.model = model
-        optimizer = instantiate(cfg.optimizer)
-        train_loader = instantiate(cfg.dataloader.train)
+        optimizer = instantiate_config(cfg.optimizer, "optimizer")
+        train_loader = instantiate_config(cfg.dataloader.train, "dataloader.train")
         ddp_model = _wrap_ddp(model, cfg)
 
         amp = cfg.train.get("amp", {})
@@ -163,7 +162,7 @@ def do_train(args, cfg):
         stop_request = StopRequest()
         trainer.register_hooks([
             hooks.IterationTimer(),
-            hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
+            hooks.LRScheduler(scheduler=instantiate_config(cfg.lr_multiplier, "lr_multiplier")),
             CheckpointHook(checkpointer, **cfg.train.checkpointer),
             hooks.EvalHook(cfg.train.eval_period, lambda: do_test(cfg, model)),
             PeriodicWriter(default_writers(output_dir, cfg.train.max_iter),

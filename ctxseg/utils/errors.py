@@ -6,7 +6,7 @@ their message on one line and exit non-zero, without a traceback (``--debug`` sh
 exception is a bug and keeps its traceback.
 """
 
-__all__ = ["UserError", "ConfigError", "CheckpointError", "DataError"]
+__all__ = ["UserError", "ConfigError", "CheckpointError", "DataError", "UnreadableFileError"]
 
 
 class UserError(Exception):
@@ -23,3 +23,7 @@ class CheckpointError(UserError):
 
 class DataError(UserError):
     """A dataset or input file that is missing, incomplete or holds unexpected values."""
+
+
+class UnreadableFileError(DataError, OSError):
+    """An image or label file that exists but cannot be decoded (damaged, or not an image at all)."""

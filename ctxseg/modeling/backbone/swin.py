@@ -23,6 +23,7 @@ from ctxseg.layers import init_linear_and_layernorm, pad_to_multiple, window_par
 from ctxseg.layers.attention import relative_position_bias, relative_position_index, self_attention
 from ctxseg.layers.residual import add_residual
 from ctxseg.layers.window import permute_tokens, shifted_window_order, shifted_window_position
+from ctxseg.utils.checks import check_positive
 from ctxseg.utils.errors import ConfigError
 
 __all__ = ["WindowAttention", "SwinBlock", "PatchMerging", "PatchEmbed", "SwinStage", "D2SwinTransformer",
@@ -227,6 +228,8 @@ class D2SwinTransformer(Backbone):
         """
         super().__init__()
         depths, num_heads, strides = tuple(depths), tuple(num_heads), tuple(strides)
+        check_positive("D2SwinTransformer", embed_dim=embed_dim, num_heads=num_heads, window_size=window_size,
+                       patch_size=patch_size, in_chans=in_chans)
         if len(depths) != 4 or len(num_heads) != 4 or len(strides) != 4:
             raise ValueError(f"D2SwinTransformer: depths, num_heads and strides need 4 entries each, got "
                              f"depths={depths}, num_heads={num_heads}, strides={strides}")

@@ -16,6 +16,7 @@ from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, FPN, SEM_SEG_HEADS_REGISTRY, Backbone
 from detectron2.modeling.meta_arch.semantic_seg import SemSegFPNHead
 
+from ...utils.checks import check_positive
 from ..losses import SegmentationCrossEntropy
 
 __all__ = ["SemanticFPNHead", "build_semantic_fpn_neck", "build_semantic_fpn_backbone", "fpn_feature_shapes"]
@@ -60,6 +61,7 @@ class SemanticFPNHead(SemSegFPNHead):
     def __init__(self, input_shape: Dict[str, ShapeSpec], *, num_classes: int, conv_dims: int = 128,
                  common_stride: int = 4, norm: str = "BN", ignore_value: int = 255, dropout: float = 0.1,
                  loss: Optional[nn.Module] = None):
+        check_positive("SemanticFPNHead", num_classes=num_classes, conv_dims=conv_dims, common_stride=common_stride)
         super().__init__(input_shape=input_shape, num_classes=num_classes, conv_dims=conv_dims,
                          common_stride=common_stride, loss_weight=1.0, norm=norm, ignore_value=ignore_value)
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()

@@ -15,6 +15,7 @@ from detectron2.modeling import META_ARCH_REGISTRY, build_backbone, build_sem_se
 from detectron2.structures import ImageList
 from detectron2.utils.events import get_event_storage
 
+from ...utils.checks import check_positive
 from ..losses import pixel_accuracy
 from .resizing import pad_to_divisible, resize_rows_bilinear
 
@@ -69,6 +70,7 @@ class EncoderDecoderSegmentor(nn.Module):
                  crop_size: Optional[Tuple[int, int]] = None, stride: Optional[Tuple[int, int]] = None,
                  slide_batch_size: int = 4, tta_scales: Optional[Sequence[float]] = None, tta_flip: bool = False):
         super().__init__()
+        check_positive("SemanticSegmentor", num_classes=num_classes, slide_batch_size=slide_batch_size)
         if test_mode not in ("whole", "slide"):
             raise ValueError(f"test_mode must be 'whole' or 'slide', got '{test_mode}'")
         if test_mode == "slide" and (crop_size is None or stride is None):
