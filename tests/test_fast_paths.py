@@ -352,6 +352,29 @@ def test_swin_block_equals_reference_block(shift, height, width):
         _assert_rel(block(x), expected, RTOL32)  # a block alone computes its own layout
 
 
+@pytest.mark.parametrize("shift", [0, 3])
+def test_swin_block_float64_equals_reference_block(shift):
+    torch.manual_seed(0)
+    block = SwinBlock(24, 3, 7, shift).double().eval()
+    x = torch.randn(2, 17, 23, 24, dtype=torch.float64)
+    mask = shifted_window_mask(21, 28, 7, shift).double() if shift else None
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), _reference_block_forward(block, x, mask), rtol=1e-12, atol=1e-12)
+
+
+def test_swin_block_under_bf16_autocast_is_close_to_float32():
+    torch.manual_seed(0)
+    block = SwinBlock(24, 3, 7, 3).eval()
+    x = torch.randn(2, 17, 23, 24)
+    with torch.no_grad():
+        reference = block(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = block(x)
+    assert torch.isfinite(out).all() and not torch.equal(out, reference)  # the branches ran in bf16
+    # The residual keeps the input's scale; bf16 keeps about 3 significant digits of each branch.
+    assert (out.float() - reference).abs().mean() < 3e-2 * reference.abs().mean()
+
+
 def test_swin_backbone_fused_equals_math_with_padding_shifts_and_gradients():
     torch.manual_seed(0)
     model = D2SwinTransformer(embed_dim=12, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8), window_size=7).eval()
