@@ -181,12 +181,12 @@ def print_ratios(title, cases, modes, results, memory, names):
     """One row per case and mode: each side's median (range), ratios to this checkout, peak memory."""
     others = [n for n in names if n != "this"]
     print(f"\n### {title}\n")
-    header = "| case | pass | this checkout, s | " + " | ".join(f"{n}, s | {n} / this" for n in others)
+    columns = ["case", "pass", "this checkout, s"] + [f"{n}, s | {n} / this" for n in others]
     rule = "|---|---|---:|" + "---:|---:|" * len(others)
     if memory:
-        header += " | peak MiB: " + ", ".join(names)
+        columns.append("peak MiB: " + ", ".join(names))
         rule += "---:|"
-    print(header + " |")
+    print("| " + " | ".join(columns) + " |")
     print(rule)
     for case, label in cases:
         for mode in modes:
