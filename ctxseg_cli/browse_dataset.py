@@ -79,9 +79,11 @@ def draw(sample, metadata):
 def run(args):
     """Write up to --max pictures."""
     import cv2
+
+    import ctxseg  # noqa: F401  (first: it patches Detectron2)
+    # isort: split
     from detectron2.data import MetadataCatalog
 
-    import ctxseg  # noqa: F401
     from ctxseg.data import get_dataset_dicts
     from ctxseg.utils import atomic_write
 

@@ -67,10 +67,11 @@ def load_checked_config(args):
 
 def process_main(args):
     """What each training or evaluation process runs."""
+    import ctxseg  # noqa: F401  (patches Detectron2, registers models and datasets)
+    # isort: split
     from detectron2.utils import comm
     from detectron2.utils.logger import setup_logger
 
-    import ctxseg  # noqa: F401  (patches Detectron2, registers models and datasets)
     from ctxseg.engine import default_setup, do_train, eval_only, resolve_device  # default_setup: lock first
     from ctxseg.inference import inference_precision
     from ctxseg.utils.env import record_version_info
@@ -103,9 +104,10 @@ def _spawned_process_main(args):
 
 def run(args):
     """Check the config once, then start the processes."""
+    import ctxseg  # noqa: F401  (first: it patches Detectron2)
+    # isort: split
     from torch.multiprocessing import ProcessExitedException
 
-    import ctxseg  # noqa: F401
     from ctxseg.engine import launch
     from ctxseg.utils.errors import UserError
 

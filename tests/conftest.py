@@ -1,8 +1,9 @@
 """Test set-up: ``ctxseg`` is imported first so that Detectron2 is patched before any test imports it."""
 import os
 
-import ctxseg  # noqa: F401
 import torch
+
+import ctxseg  # noqa: F401
 
 # Two cores on the CI machines; more threads only add contention.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -19,8 +20,9 @@ TINY_SWIN_CONFIG = os.path.join(ROOT, "tests", "configs", "tiny_swin_toy.py")
 
 
 def pytest_configure(config):
-    """Register the ``slow`` marker: tests over ~5 s; ``pytest -m "not slow"`` skips them."""
-    config.addinivalue_line("markers", "slow: a test that takes more than about 5 seconds")
+    """Register the ``slow`` marker: ``pytest -m "not slow"`` (the quick check, under a minute on two cores)
+    skips the tests that take more than a few seconds; ``make test`` runs them all."""
+    config.addinivalue_line("markers", "slow: a test that takes more than a few seconds")
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Test helpers: Swin checkpoints in the official and MMSegmentation layouts, made from a timm model.
 
-Written from the format descriptions in the Swin spec, independently of ``ctxseg.checkpoint.swin``.
+Written from the published checkpoint layouts (official, timm, mmseg), independently of ``ctxseg.checkpoint.swin``.
 """
 import re
 

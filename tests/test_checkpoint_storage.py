@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ctxseg.checkpoint import (CheckpointReadError, PickleRefusedError, checksum_path, load_checkpoint,
-                               write_checkpoint)
+from ctxseg.checkpoint import CheckpointReadError, PickleRefusedError, checksum_path, load_checkpoint, write_checkpoint
 from ctxseg.utils import DiskFullError, UserError
 
 WEIGHTS = {"model": {"w": torch.arange(10000, dtype=torch.float32)}}

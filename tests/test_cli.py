@@ -51,6 +51,7 @@ def _error_line(capsys):
     return lines[0]
 
 
+@pytest.mark.slow
 def test_train_net_user_errors_are_one_line(toy_root, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DETECTRON2_DATASETS", toy_root)
     train = _tool("train_net")
@@ -92,6 +93,7 @@ def test_argument_errors_exit_2(capsys):
     assert "--num-gpus: must be a positive integer, got 0" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback(tmp_path):
     result = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "train_net.py"), "--debug", "--config-file",
                              CONFIG, f"train.output_dir={tmp_path}", "train.max_itr=5"],

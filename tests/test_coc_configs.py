@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from detectron2.config import LazyCall as L
 from detectron2.config import LazyConfig, instantiate
 from detectron2.data import transforms as T
 from fvcore.nn import parameter_count
 
+import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from ctxseg.checkpoint import convert_file
 from ctxseg.data import AlignResize, PadToSize, RandomCropCategoryRatio, ResizeKeepRatio
 from ctxseg.engine import do_train
@@ -99,6 +98,7 @@ def test_test_pipeline_aligns_to_multiples_of_32():
 
 
 @pytest.mark.parametrize("size, proposals", VARIANTS)
+@pytest.mark.slow
 def test_one_training_iteration_at_64x64(size, proposals):
     cfg = load_coc(size, proposals)
     torch.manual_seed(0)
@@ -125,6 +125,7 @@ def test_one_training_iteration_at_64x64(size, proposals):
 
 # ---- the toy config ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_toy_config_loss_decreases_on_a_fixed_batch():
     model, history = train_on_fixed_batch(TOY_CONFIG, steps=6, block=1, ignored_rows=8)
     assert isinstance(model.backbone.bottom_up, D2ContextCluster)
@@ -132,6 +133,7 @@ def test_toy_config_loss_decreases_on_a_fixed_batch():
     assert history[-1] < 0.99 * history[0], history  # from ln(7): the classifier starts at N(0, 0.01)
 
 
+@pytest.mark.slow
 def test_toy_config_trains_and_evaluates_through_its_loaders(tmp_path, monkeypatch):
     data = tmp_path / "datasets"
     subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_toy_dataset.py"), "--out", str(data / "toy"),
@@ -163,7 +165,7 @@ def scale_head_convs(level):
 
 
 def synthetic_mmseg_checkpoint(seed=0, num_classes=150):
-    """Random tensors under the mmseg 0.x key names of spec section 1.10 (4-D MLP weights, as released)."""
+    """Random tensors under the mmseg 0.x key names of the official release (4-D MLP weights, as released)."""
     g = torch.Generator().manual_seed(seed)
 
     def conv(out_c, in_c, k):
@@ -204,7 +206,7 @@ def synthetic_mmseg_checkpoint(seed=0, num_classes=150):
 
 
 def mmseg_fpn_logits(sd, feats):
-    """mmseg's FPN neck and FPNHead (spec 3.2-3.3) in eval mode, from mmseg-named tensors: stride-4 logits."""
+    """mmseg's FPN neck and FPNHead (mmseg 0.19) in eval mode, from mmseg-named tensors: stride-4 logits."""
     laterals = [F.conv2d(x, sd[f"neck.lateral_convs.{i}.conv.weight"], sd[f"neck.lateral_convs.{i}.conv.bias"])
                 for i, x in enumerate(feats)]
     for i in range(len(laterals) - 1, 0, -1):
@@ -229,6 +231,7 @@ def mmseg_fpn_logits(sd, feats):
     return F.conv2d(fused, sd["decode_head.conv_seg.weight"], sd["decode_head.conv_seg.bias"])
 
 
+@pytest.mark.slow
 def test_mmseg_checkpoint_converts_loads_strictly_and_matches_mmseg_fpn(tmp_path):
     checkpoint = synthetic_mmseg_checkpoint()
     source = tmp_path / "iter_80000.pth"

@@ -1,11 +1,11 @@
 """Context Cluster converters: authors' ImageNet checkpoints and mmseg Semantic FPN checkpoints."""
 import pytest
 import torch
-
-import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import FPN
 from detectron2.modeling.meta_arch.semantic_seg import SemSegFPNHead
+
+import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from ctxseg.checkpoint import convert_file, converter_names
 from ctxseg.checkpoint.coc import convert_coc_imagenet, convert_coc_mmseg, infer_coc_arch
 from ctxseg.modeling.backbone.context_cluster import D2ContextCluster, coc_small
@@ -53,6 +53,7 @@ def test_imagenet_tiny_converts_and_loads():
             assert torch.equal(tensor, source[key]), key
 
 
+@pytest.mark.slow
 def test_imagenet_with_dense_norms_loads_strictly_and_matches():
     model = coc_small().eval()
     with torch.no_grad():
@@ -109,7 +110,7 @@ CONVS_PER_LEVEL = {0: (0,), 1: (0,), 2: (0, 2), 3: (0, 2, 4)}
 
 
 def mmseg_state_dict(backbone_sd):
-    """Random tensors under the mmseg 0.x names of CoC + FPN + FPNHead (spec section 1.10)."""
+    """Random tensors under the mmseg 0.x names of CoC + FPN + FPNHead."""
     state = {}
     for key, tensor in backbone_sd.items():
         if ".mlp.fc" in key and key.endswith(".weight"):

@@ -40,10 +40,9 @@ def test_pil_alias_only_when_missing():
 
 
 def test_detectron2_usable_after_import():
-    from PIL import Image
-
     import detectron2.data.transforms as T
     import detectron2.modeling  # noqa: F401  (imports deform_conv, which needs _C)
+    from PIL import Image
 
     assert Image.LINEAR == Image.BILINEAR
     assert T.ResizeTransform(4, 4, 2, 2).interp == Image.BILINEAR

@@ -29,7 +29,8 @@ def test_a_typo_is_an_error_with_the_close_matches(base):
 
 
 def test_values_must_have_the_type_they_replace(base):
-    for override, expected in [("train.max_iter=abc", "expects an integer"), ("train.max_iter=1.5", "expects an integer"),
+    for override, expected in [("train.max_iter=abc", "expects an integer"),
+                               ("train.max_iter=1.5", "expects an integer"),
                                ("optimizer.lr=fast", "expects a number"), ("train.amp.enabled=1", "true or false"),
                                ("model.backbone=3", "is a config section")]:
         with pytest.raises(ConfigError, match=expected):

@@ -3,15 +3,13 @@ import os
 
 import pytest
 import torch
-
-import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from detectron2.config import LazyCall as L
 from detectron2.config import get_cfg, instantiate
 from detectron2.modeling import BACKBONE_REGISTRY, build_backbone
 
+import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from ctxseg.config import add_ctxseg_config
-from ctxseg.modeling.backbone.context_cluster import (Cluster, ContextCluster, D2ContextCluster,
-                                                      coc_medium, coc_small)
+from ctxseg.modeling.backbone.context_cluster import Cluster, ContextCluster, D2ContextCluster, coc_medium, coc_small
 
 GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "data", "coc")
 GOLDEN_FILES = ["coc_p2_count.pt", "coc_p2_sim.pt", "coc_p5_sim.pt", "coc_p7_count.pt"]

@@ -1,9 +1,9 @@
 """Crafted checkpoints whose unpickling would run code never run it, through any entry point that loads one.
 
 Each file's payload creates a marker file when unpickled. The entry points: training's
-``train.init_checkpoint``, ``--resume``, ``--eval-only``, the demo, ``ctxseg.Predictor`` and the converters; each with and
-without ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (which makes torch ignore ``weights_only`` where the
-caller does not pass it).
+``train.init_checkpoint``, ``--resume``, ``--eval-only``, the demo, ``ctxseg.Predictor`` and the converters;
+each with and without ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (which makes torch ignore ``weights_only``
+where the caller does not pass it).
 """
 import argparse
 import os

@@ -1,19 +1,17 @@
 """Catalog entries, dataset configs, submission files and the browse tool on fixture trees."""
 import importlib
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
-import ctxseg  # noqa: F401
 from detectron2.config import LazyConfig, instantiate
 from detectron2.data import MetadataCatalog
 from detectron2.utils.events import EventStorage
+from PIL import Image
 
+import ctxseg  # noqa: F401
 from ctxseg.data import SemSegDatasetMapper, get_dataset_dicts
 from ctxseg.evaluation import SemSegEvaluator
 
@@ -121,6 +119,7 @@ def _tiny(cfg_name, ignore_label):
 
 @pytest.mark.parametrize("cfg_name,ignore", [("ade20k", 255), ("cityscapes", 255), ("pascal_context_59", 255),
                                              ("pascal_context_459", 65535)])
+@pytest.mark.slow
 def test_config_loaders_and_one_iteration(datasets, cfg_name, ignore):
     cfg, model_cfg = _tiny(cfg_name, ignore)
     torch.manual_seed(0)

@@ -2,7 +2,6 @@
 import importlib
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,6 @@ import ctxseg  # noqa: F401
 from ctxseg.data.datasets.pascal_context import CONTEXT59_CLASSES
 
 from .dataset_trees import H, W, ade_label, context459_label, make_ade, make_cityscapes, make_pascal_context, snapshot
-
 
 
 def _tool(name):
@@ -108,7 +106,8 @@ def test_cityscapes_bad_json_named(cityscapes_tool, tmp_path, capsys):
     assert not [f for f in os.listdir(os.path.dirname(bad)) if f.endswith(".png") or f.startswith(".tmp")]
 
     with open(bad, "w") as f:
-        json.dump({"imgHeight": H, "imgWidth": W, "objects": [{"label": "dragon", "polygon": [[0, 0], [5, 5], [0, 5]]}]}, f)
+        dragon = {"label": "dragon", "polygon": [[0, 0], [5, 5], [0, 5]]}
+        json.dump({"imgHeight": H, "imgWidth": W, "objects": [dragon]}, f)
     assert cityscapes_tool.main(["--root", base, "--allow-partial"]) == 1
     assert "dragon" in capsys.readouterr().out
     assert cityscapes_tool.main(["--root", base]) == 2

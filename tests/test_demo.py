@@ -35,6 +35,7 @@ def run_demo(tiny_checkpoint):
     return lambda *args: demo.main(["--config-file", CONFIG, *args, f"train.init_checkpoint={tiny_checkpoint}"])
 
 
+@pytest.mark.slow
 def test_pictures_with_ground_truth_and_legend(in_toy, run_demo, tmp_path):
     images = in_toy / "images" / "validation"
     assert run_demo("--input", str(images / "*.png"), "--with-gt", "--output", str(tmp_path / "out")) == 0
@@ -50,6 +51,7 @@ def test_pictures_with_ground_truth_and_legend(in_toy, run_demo, tmp_path):
     assert legend.shape[1] > 60 and (legend[:8] == 255).all()  # a white panel with entries below its margin
 
 
+@pytest.mark.slow
 def test_label_maps_and_probabilities(in_toy, run_demo, tiny_checkpoint, tmp_path):
     image = in_toy / "images" / "validation" / "toy_00001.png"
     out = tmp_path / "out"
@@ -71,6 +73,7 @@ def test_label_maps_beyond_255_classes_are_16_bit(tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "l.png")), labels)
 
 
+@pytest.mark.slow
 def test_inputs_with_the_same_name_in_different_folders(in_toy, run_demo, tiny_checkpoint, tmp_path):
     validation = in_toy / "images" / "validation"
     for folder, source in (("a", "toy_00000.png"), ("b", "toy_00002.png")):

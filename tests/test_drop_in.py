@@ -1,5 +1,6 @@
 """ctxseg's backbones inside other Detectron2 projects: Detectron2's own SemanticSegmentor, SemSegFPNHead,
 data loader, optimizer and trainer, configured by yacs alone, train one iteration on the toy dataset."""
+import pytest
 import torch
 from detectron2.config import CfgNode, get_cfg
 from detectron2.data import build_detection_train_loader
@@ -58,6 +59,7 @@ def train_one_iteration(cfg):
     return model
 
 
+@pytest.mark.slow
 def test_swin_from_a_mask2former_swin_node_trains_in_detectron2_semantic_segmentor(toy_root, monkeypatch):
     monkeypatch.setenv("DETECTRON2_DATASETS", toy_root)
     cfg = get_cfg()  # no add_ctxseg_config: Mask2Former's own node is enough
@@ -72,6 +74,7 @@ def test_swin_from_a_mask2former_swin_node_trains_in_detectron2_semantic_segment
         "res2": (16, 4), "res3": (32, 8), "res4": (64, 16), "res5": (128, 32)}
 
 
+@pytest.mark.slow
 def test_context_cluster_trains_as_the_backbone_of_detectron2_semantic_segmentor(toy_root, monkeypatch):
     monkeypatch.setenv("DETECTRON2_DATASETS", toy_root)
     cfg = add_ctxseg_config(get_cfg())

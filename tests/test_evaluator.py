@@ -59,7 +59,8 @@ def test_accumulates_over_images_and_rejects_bad_values():
     ev = SemSegEvaluator(NAME, distributed=False)
     ev.reset()
     for _ in range(3):
-        ev.process([{"sem_seg": torch.zeros(2, 2, dtype=torch.long)}], [{"sem_seg": _scores(torch.zeros(2, 2, dtype=torch.long))}])
+        labels = torch.zeros(2, 2, dtype=torch.long)
+        ev.process([{"sem_seg": labels}], [{"sem_seg": _scores(labels)}])
     assert ev._gathered_confusion()[0, 0] == 12
     with pytest.raises(ValueError, match="neither a class"):
         ev.add(torch.zeros(2, 2, dtype=torch.long), torch.full((2, 2), 7))

@@ -8,7 +8,8 @@ import ctxseg  # noqa: F401
 from ctxseg.config import instantiate_config, load_config
 from ctxseg.export import ExportError, SegmentationGraph, check_exported, export_graph, export_model, load_exported
 from ctxseg.layers.tracing import NotExportableError, counting_operations, refuse_graph_capture
-from ctxseg_cli import analyze_model, export_model as export_tool
+from ctxseg_cli import analyze_model
+from ctxseg_cli import export_model as export_tool
 
 from .conftest import ROOT
 from .conftest import TINY_TOY_CONFIG as CONFIG
@@ -53,6 +54,7 @@ def test_semantic_fpn_models_round_trip(name, format, tmp_path):
     assert sorted(os.listdir(tmp_path)) == [path.name]  # no draft left behind
 
 
+@pytest.mark.slow
 def test_a_graph_that_froze_the_traced_size_is_refused(tmp_path):
     class FrozenSize(torch.nn.Module):
         """Resizes to a size computed in Python: tracing records the traced image's numbers."""
@@ -130,6 +132,7 @@ def test_analyze_counts_one_forward_by_default_and_the_configured_test_on_reques
     assert 6 * flops(default) < flops(configured) < 14 * flops(default)
 
 
+@pytest.mark.slow
 def test_analyze_counts_sliding_windows(capsys):
     slide = ["model.test_mode=slide", "model.crop_size=[32,32]", "model.stride=[24,24]"]
     assert analyze_model.main(["--config-file", CONFIG, "--tasks", "flops", "--size", "64", "80", "--as-configured",

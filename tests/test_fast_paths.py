@@ -7,13 +7,33 @@ import torch
 import torch.nn.functional as F
 from timm.layers import DropPath
 
-from ctxseg.layers import (CrossIIWA, MultiScaleCrossIIWA, SelfIIWA, gather_windows, key_windows_from_memories,
-                           pad_to_multiple, window_partition, window_pool)
-from ctxseg.layers.attention import (attend, fused_attention, fused_attention_enabled, multi_head_attention,
-                                     relative_position_bias, relative_position_index, stacked_linear)
+from ctxseg.layers import (
+    CrossIIWA,
+    MultiScaleCrossIIWA,
+    SelfIIWA,
+    gather_windows,
+    key_windows_from_memories,
+    pad_to_multiple,
+    window_partition,
+    window_pool,
+)
+from ctxseg.layers.attention import (
+    attend,
+    fused_attention,
+    fused_attention_enabled,
+    multi_head_attention,
+    relative_position_bias,
+    relative_position_index,
+    stacked_linear,
+)
 from ctxseg.layers.residual import add_residual
-from ctxseg.layers.window import (add_windows, permute_tokens, shifted_window_order, shifted_window_position,
-                                  window_merge)
+from ctxseg.layers.window import (
+    add_windows,
+    permute_tokens,
+    shifted_window_order,
+    shifted_window_position,
+    window_merge,
+)
 from ctxseg.modeling.backbone.swin import D2SwinTransformer, SwinBlock, shifted_window_mask, window_layout
 
 RTOL32 = 1e-5

@@ -1,4 +1,4 @@
-"""The IIWA project configs (spec iiwa.md 5.2, 5.6, 5.7): full-size models and their optimiser groups,
+"""The IIWA project configs (the released recipes, groups and schedules): full-size models and their optimiser groups,
 the recipe of every row, one training step each at a reduced size, and the toy IIWA config training."""
 import math
 import os
@@ -19,9 +19,10 @@ TOY_CONFIG = os.path.join(ROOT, "configs", "toy", "iiwa_swin_toy.py")
 TTA = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
 CITYSCAPES_WEIGHTS = [0.8373, 0.918, 0.866, 1.0345, 1.0166, 0.9969, 0.9754, 1.0489, 0.8786, 1.0023, 0.9539,
                       0.9843, 1.1116, 0.9037, 1.0865, 1.0955, 1.0865, 1.1529, 1.0507]
-SWIN_PARAMS = {96: 48.84, 128: 86.88, 192: 195.20}  # millions, spec swin.md
+# Millions: timm's Swin without its classifier and final norm, plus the 4 output norms.
+SWIN_PARAMS = {96: 48.84, 128: 86.88, 192: 195.20}
 
-# Spec 5.2, one row per config: E, decoder (embed, query, depths, window, drop), classes, test (mode, crop,
+# The released configs, one row each: E, decoder (embed, query, depths, window, drop), classes, test (mode, crop,
 # stride), multi-scale test, global batch, backbone lr_mult, warm-up (iters, ratio), poly power, iterations,
 # checkpoint = eval period, train datasets, init checkpoint.
 FINE, COARSE = "cityscapes_fine_sem_seg_train", "cityscapes_coarse_sem_seg_train_extra"
@@ -118,6 +119,7 @@ def test_recipe_follows_the_upstream_row(name):
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
+@pytest.mark.slow
 def test_full_size_model_and_optimizer_groups(name):
     embed, lr_mult = ROWS[name][0], ROWS[name][6]
     cfg = load(name)
@@ -201,6 +203,7 @@ def test_toy_config_model_fits_the_toy_crops():
     assert [tuple(features[f].shape[2:]) for f in ("f0", "f1", "f2", "res5")] == [(32, 32)] + [(16, 16)] * 3
 
 
+@pytest.mark.slow
 def test_toy_config_loss_decreases_on_a_fixed_batch():
     _, history = train_on_fixed_batch(TOY_CONFIG, steps=8)
     assert all(math.isfinite(x) for x in history)

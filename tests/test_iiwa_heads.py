@@ -1,4 +1,4 @@
-"""IIWA fusion neck and decoder (spec iiwa.md 6.1, 6.2, 8.2): parameter counts, shapes, wiring, errors."""
+"""IIWA fusion neck and decoder (docs/iiwa_reconstruction.md): parameter counts, shapes, wiring, errors."""
 import logging
 
 import pytest
@@ -15,7 +15,7 @@ ADE_512 = [(4, 4), (8, 8), (4, 4), (4, 4), (4, 4), (4, 4)]
 ADE_576 = [(6, 6), (12, 12), (6, 6), (6, 6), (6, 6), (6, 6)]
 CITYSCAPES = [(4, 8), (8, 16), (4, 8), (4, 8), (4, 8), (4, 8)]
 
-# Training crops of every config (spec 5.2): neck windows, decoder window, classes.
+# Training crops of every released config: neck windows, decoder window, classes.
 CONFIGS = {
     "ade20k_512": dict(patch_sizes=ADE_512, window=(8, 8), classes=150),
     "ade20k_576": dict(patch_sizes=ADE_576, window=(6, 6), classes=150),
@@ -23,7 +23,7 @@ CONFIGS = {
     "cityscapes_512x1024": dict(patch_sizes=CITYSCAPES, window=(4, 8), classes=19),
 }
 
-# The decoder configurations of spec 6.2 (Swin-B: the consistent 77789b4 dimensions).
+# The decoder configurations of the project configs (Swin-B: the consistent 77789b4 dimensions).
 DECODERS = {
     "swin_s_ade20k": (dict(num_classes=150), 11_373_804),
     "swin_b_ade20k": (dict(num_classes=150, embed_dim=256, query_dim=256, memory_dims=(128, 256, 512),
@@ -68,7 +68,7 @@ def test_decoder_parameter_counts(name):
 
 
 def test_decoder_parameter_breakdown_swin_s():
-    """Spec 6.2's itemised count of the Swin-S ADE20K decoder."""
+    """The itemised count of the Swin-S ADE20K decoder."""
     head = IIWADecoderHead(num_classes=150)
     parts = {
         "query": count(head.query_proj) + count(head.query_norm),
@@ -87,8 +87,9 @@ def test_decoder_parameter_breakdown_swin_s():
 
 
 # ------------------------------------------------------------------------------------------ shapes
+@pytest.mark.slow
 def test_full_size_swin_s_ade20k_shapes():
-    """The one full-width forward (spec 8.2): Swin-S ADE20K at 512x512, one image."""
+    """The one full-width forward: Swin-S ADE20K at 512x512, one image."""
     neck = IIWAFusionNeck(bottom_up=RandomSwinFeatures(96), patch_sizes=ADE_512).eval()
     head = IIWADecoderHead(num_classes=150).eval()
     with torch.no_grad():
@@ -111,8 +112,9 @@ def test_full_size_swin_s_ade20k_shapes():
     ("ade20k_512", (500, 470), 1, (64, 240 + 64 + 64)),
     ("ade20k_576", (500, 470), 1, (110, 420 + 110 + 110)),
 ])
+@pytest.mark.slow
 def test_shapes_at_training_crops(name, size, batch, expected_windows):
-    """Spec 8.2 shapes with tiny widths and the real windows and strides (shapes do not depend on widths)."""
+    """Shapes with tiny widths and the real windows and strides (shapes do not depend on widths)."""
     cfg = CONFIGS[name]
     torch.manual_seed(0)
     neck = tiny_neck(cfg["patch_sizes"]).eval()
@@ -134,6 +136,7 @@ def test_shapes_at_training_crops(name, size, batch, expected_windows):
     assert torch.isfinite(logits).all()
 
 
+@pytest.mark.slow
 def test_segmentor_predicts_at_any_input_size():
     """size_divisibility 0: a 500x470 image goes through unpadded and comes back at its size."""
     torch.manual_seed(0)
@@ -164,7 +167,7 @@ def test_neck_output_shape_and_names():
 
 
 def test_neck_is_a_top_down_cascade():
-    """Fusion 2 fuses res5 into res4, fusion 1 takes F2 as key, fusion 0 takes F1 (spec 6.1)."""
+    """Fusion 2 fuses res5 into res4, fusion 1 takes F2 as key, fusion 0 takes F1 (a top-down cascade)."""
     neck = tiny_neck().eval()
     seen = {}
     for i, fusion in enumerate(neck.fusions):

@@ -4,13 +4,19 @@ import math
 import pytest
 import torch
 
-from ctxseg.layers import (PositionEmbeddingSine, sine_position_embedding, upsample_window_grid, window_grid_size,
-                           window_partition, window_pool)
+from ctxseg.layers import (
+    PositionEmbeddingSine,
+    sine_position_embedding,
+    upsample_window_grid,
+    window_grid_size,
+    window_partition,
+    window_pool,
+)
 from ctxseg.layers.iiwa_attention import attend, relative_position_index
 
 
 def test_sine_embedding_values_of_the_spec_example():
-    """Spec 2.1: C=8 on a 2x3 grid; row 1 is about pi, column 1 about 2 pi / 3."""
+    """The released formula: C=8 on a 2x3 grid; row 1 is about pi, column 1 about 2 pi / 3."""
     pos = sine_position_embedding(2, 3, 8)
     assert pos.dtype == torch.float32 and pos.shape == (2, 3, 8)
     assert pos[0, 0, :4].tolist() == pytest.approx([0.0, -1.0, 0.0314, 0.9995], abs=1e-4)
@@ -44,7 +50,7 @@ def test_unnormalised_embedding_uses_raw_coordinates():
 
 
 def _loop_index(window_q, window_k):
-    """The spec's formula, one token pair at a time."""
+    """Swin's index formula, one token pair at a time."""
     (hq, wq), (hk, wk) = window_q, window_k
     index = torch.empty(hq * wq, hk * wk, dtype=torch.int64)
     for a in range(hq * wq):

@@ -1,5 +1,5 @@
-"""The released IIWA layers: golden outputs, fingerprints (spec iiwa.md 8.4), parameter counts (2.6),
-behavioural checks (8.3), fix options and clear errors."""
+"""The released IIWA layers: golden outputs, fingerprints, parameter counts and behaviour measured
+by running the released classes (tests/data/iiwa/README.md), fix options and clear errors."""
 import math
 from pathlib import Path
 
@@ -51,10 +51,10 @@ def test_golden_files_present():
                      "self_iiwa_pad", "self_iiwa_rect"}
 
 
-# ---- fingerprints of spec 8.4 -------------------------------------------------------------------------------
+# ---- fingerprints of the released layers --------------------------------------------------------------------
 
 def _fill(layer):
-    """Spec 8.4 fill rule: parameter n with N elements gets 0.05 sin(0.7 k + (sum of char codes of n) mod 1000)."""
+    """Fill rule: parameter n with N elements gets 0.05 sin(0.7 k + (sum of char codes of n) mod 1000)."""
     with torch.no_grad():
         for name, param in layer.named_parameters():
             k = torch.arange(param.numel(), dtype=torch.float64)
@@ -120,7 +120,7 @@ def test_fingerprint_position_embedding():
     assert out.flatten()[-1].item() == pytest.approx(0.99998027, abs=1e-7)
 
 
-# ---- parameter counts of spec 2.6 ---------------------------------------------------------------------------
+# ---- parameter counts of the released layers -----------------------------------------------------------------
 
 def _count(layer):
     return sum(p.numel() for p in layer.parameters())
@@ -159,7 +159,7 @@ def test_released_parameter_names():
             "proj1.1.weight", "proj2.0.bias", "proj2.1.bias", "norm1.weight", "norm2.weight"} <= cross_names
 
 
-# ---- behaviour (spec 8.3) -----------------------------------------------------------------------------------
+# ---- behaviour --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("window,rows", [((8, 8), 225), ((4, 8), 105), ((6, 6), 121)])
 def test_relative_position_tables(window, rows):
@@ -189,8 +189,9 @@ def test_unequal_cross_windows_need_general_bias():
     assert out.shape == (2, 16, 16, 32) and torch.isfinite(out).all()
 
 
+@pytest.mark.slow
 def test_cross_iiwa_local_branch_magnitude_and_normalised_output():
-    """Spec 8.3: without softmax the local output has std ~72.5 at init; the final output is LayerNorm'ed."""
+    """Without softmax the local output has std ~72.5 at init; the final output is LayerNorm'ed."""
     stds, soft_stds = [], []
     for seed in range(4):
         for local_softmax, sink in ((False, stds), (True, soft_stds)):
@@ -243,7 +244,7 @@ def test_cross_iiwa_local_softmax_rows_sum_to_one():
 
 
 def test_shapes_with_padding():
-    """Spec 8.2 shapes, at reduced width: any size works, outputs are cropped back."""
+    """Shapes at reduced width: any size works, outputs are cropped back."""
     torch.manual_seed(0)
     self_layer = SelfIIWA(32, (8, 8), 4).eval()
     for shape in ((1, 60, 61, 32), (1, 64, 86, 32)):

@@ -1,4 +1,5 @@
 """IIWA neck + decoder in training: losses, gradients to every parameter, OHEM wiring, checkpointing."""
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -46,6 +47,7 @@ def features_and_targets(seed=0, **head_kwargs):
     return model.sem_seg_head, model.backbone(images), targets
 
 
+@pytest.mark.slow
 def test_training_step_reaches_every_parameter():
     model = make_model().train()
     losses = model(batch())
@@ -61,6 +63,7 @@ def test_training_step_reaches_every_parameter():
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
 
 
+@pytest.mark.slow
 def test_loss_decreases_on_a_fixed_batch():
     model = make_model(**NO_DROPOUT).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
@@ -128,6 +131,7 @@ def test_class_weight_and_aux_weight_options():
     torch.testing.assert_close(losses["loss_aux"], expected_aux.sum() / targets.numel())
 
 
+@pytest.mark.slow
 def test_use_checkpoint_gives_the_same_outputs_and_gradients(seed=0):
     plain = make_model(seed, **NO_DROPOUT).train()
     ckpt = make_model(seed, use_checkpoint=True, **NO_DROPOUT).train()

@@ -3,11 +3,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from detectron2.data import transforms as T
 from PIL import Image
 
 import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
-from detectron2.data import transforms as T
-
 from ctxseg.data import (
     PIXEL_MEAN,
     PadToSize,

@@ -27,7 +27,7 @@ def settings(groups):
 
 def test_first_longest_key_decides():
     s = settings(param_groups_by_name(Net(), base_lr=1.0, weight_decay=0.01, custom_keys=KEYS))
-    # backbone norms: "backbone" (8 chars) beats "norm" (4): lr x0.2 AND keep weight decay (quirk 19)
+    # backbone norms: "backbone" (8 chars) beats "norm" (4): lr x0.2 AND keep weight decay (as MMCV)
     assert s["backbone.norm0.weight"] == (0.2, 0.01)
     assert s["backbone.blk.weight"] == (0.2, 0.01)
     # the bias table key is the longest: lr x1, no decay

@@ -30,6 +30,7 @@ def val_images(toy_root):
     return [os.path.join(folder, f) for f in sorted(os.listdir(folder))]
 
 
+@pytest.mark.slow
 def test_files_arrays_and_pil_images_give_the_same_labels(checkpoint, val_images):
     predictor = ctxseg.Predictor(CONFIG, checkpoint)
     path = val_images[0]
@@ -56,6 +57,7 @@ def test_a_raw_array_gets_the_test_resize(checkpoint, val_images):
     assert not np.array_equal(unresized.argmax(0).numpy(), predictor(rgb).labels)
 
 
+@pytest.mark.slow
 def test_batch_probabilities_and_overrides(checkpoint, val_images):
     predictor = Predictor(CONFIG, checkpoint, overrides=TTA)
     results = predictor.predict_batch(val_images[:2], probabilities=True)

@@ -64,6 +64,7 @@ def test_slide_equals_whole_when_the_crop_covers_the_image():
     torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_batched_windows_equal_one_window_at_a_time():
     one = make_model(test_mode="slide", crop_size=(32, 32), stride=(20, 24), slide_batch_size=1)
     many = make_model(test_mode="slide", crop_size=(32, 32), stride=(20, 24), slide_batch_size=5)

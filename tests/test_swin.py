@@ -4,15 +4,14 @@ import timm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from timm.models import swin_transformer as timm_swin
-
-import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from detectron2.config import LazyCall as L
 from detectron2.config import instantiate
 from detectron2.modeling import BACKBONE_REGISTRY
+from timm.models import swin_transformer as timm_swin
+
+import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from ctxseg.checkpoint.swin import convert_swin
-from ctxseg.modeling.backbone.swin import (D2SwinTransformer, PatchMerging, swin_base, swin_large, swin_small,
-                                           swin_tiny)
+from ctxseg.modeling.backbone.swin import D2SwinTransformer, PatchMerging, swin_base, swin_large, swin_small, swin_tiny
 
 from .swin_checkpoints import timm_to_official
 
@@ -67,6 +66,7 @@ def _max_differences(reference, model, height, width):
     return diffs
 
 
+@pytest.mark.slow
 def test_matches_timm_when_stages_are_window_multiples(timm_and_ctxseg):
     # 224x224: stages 56, 28, 14, 7, all window multiples, so nothing is padded and timm's order
     # (roll, then pad) cannot differ from ctxseg's

@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWIN_CONFIG = os.path.join(ROOT, "configs", "common", "models", "swin.py")
 TOY_CONFIG = os.path.join(ROOT, "configs", "toy", "fpn_swin_toy.py")
 
-# name: (E, depths, heads, window) from spec swin.md; B and L with the window of their 384 22k checkpoints.
+# name: (E, depths, heads, window) of the Swin paper's variants; B and L with the window of their 384 22k checkpoints.
 VARIANTS = {
     "SWIN_T": (96, [2, 2, 6, 2], [3, 6, 12, 24], 7),
     "SWIN_S": (96, [2, 2, 18, 2], [3, 6, 12, 24], 7),

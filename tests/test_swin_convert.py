@@ -8,14 +8,14 @@ import sys
 import pytest
 import torch
 import torch.nn as nn
+from detectron2.modeling import FPN
 
 import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
-from detectron2.modeling import FPN
 from ctxseg.checkpoint import converter_names
 from ctxseg.checkpoint.swin import convert_swin, detect_swin_format, resize_relative_position_table
 from ctxseg.modeling.backbone.swin import D2SwinTransformer
 
-from .swin_checkpoints import TINY_ARCH, official_to_mmseg, tiny_timm_swin, timm_to_official
+from .swin_checkpoints import TINY_ARCH, official_to_mmseg, timm_to_official, tiny_timm_swin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUTPUT_NORMS = [f"norm{i}.{p}" for i in range(4) for p in ("bias", "weight")]
@@ -134,6 +134,7 @@ def _load_tool():
     return importlib.import_module("ctxseg_cli.convert_weights")
 
 
+@pytest.mark.slow
 def test_command_line(tmp_path, official):
     mmseg = official_to_mmseg(official["model"], output_norms=_random_output_norms())
     source = tmp_path / "mmseg_swin.pth"

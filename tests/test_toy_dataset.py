@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from detectron2.data import MetadataCatalog
 from PIL import Image
 
 import ctxseg  # noqa: F401  (registers the datasets)
-from detectron2.data import MetadataCatalog
-
 from ctxseg.data import SemSegDatasetMapper, get_dataset_dicts
 from ctxseg.data.datasets import load_sem_seg_pairs
 from ctxseg.data.datasets.toy import TOY_CLASSES, TOY_COLORS
@@ -90,6 +89,7 @@ def test_generator_is_deterministic(tool, tmp_path):
     assert (tmp_path / "a" / image).read_bytes() != (tmp_path / "c" / image).read_bytes()
 
 
+@pytest.mark.slow
 def test_command_line_with_two_workers_gives_the_same_bytes(tool, tmp_path):
     tool.generate(tmp_path / "inproc", **SMALL)
     cmd = [sys.executable, str(TOOL), "--out", str(tmp_path / "cli"), "--train", "6", "--val", "2"]
@@ -116,6 +116,7 @@ def test_same_parameters_do_nothing_and_others_need_overwrite(tool, tmp_path):
 
 
 @pytest.mark.parametrize("marker", [None, "not json", '{"a": 1}'])
+@pytest.mark.slow
 def test_overwrite_never_deletes_a_folder_the_generator_did_not_make(tool, tmp_path, marker):
     out = tmp_path / "photos"
     out.mkdir()

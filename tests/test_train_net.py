@@ -29,6 +29,7 @@ def read_metrics(output_dir):
         return [json.loads(line) for line in f if line.strip()]
 
 
+@pytest.mark.slow
 def test_train_then_eval_only_reproduces_the_final_miou(toy_root, tmp_path, monkeypatch):
     monkeypatch.setenv("DETECTRON2_DATASETS", toy_root)
     out = str(tmp_path / "run")
@@ -41,6 +42,7 @@ def test_train_then_eval_only_reproduces_the_final_miou(toy_root, tmp_path, monk
     assert not [f for f in os.listdir(out) if f.startswith(".tmp-")]
 
 
+@pytest.mark.slow
 def test_resume_after_a_crash_continues_with_the_same_learning_rate(toy_root, tmp_path, monkeypatch):
     monkeypatch.setenv("DETECTRON2_DATASETS", toy_root)
     out = str(tmp_path / "run")
@@ -80,12 +82,14 @@ def _run_train_net(*args, env=None):
                           capture_output=True, text=True, env=env, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_missing_config_file_is_reported():
     result = _run_train_net("--config-file", "configs/nope.py")
     assert result.returncode != 0
     assert "config file not found: configs/nope.py" in result.stderr
 
 
+@pytest.mark.slow
 def test_unknown_dataset_name_is_reported(toy_root, tmp_path):
     env = dict(os.environ, DETECTRON2_DATASETS=toy_root)
     result = _run_train_net("--config-file", CONFIG, f"train.output_dir={tmp_path}",
@@ -94,6 +98,7 @@ def test_unknown_dataset_name_is_reported(toy_root, tmp_path):
     assert "no_such_dataset" in result.stderr and "toy_sem_seg_train" in result.stderr
 
 
+@pytest.mark.slow
 def test_bf16_autocast_and_gradient_clipping(toy_root, tmp_path, monkeypatch):
     monkeypatch.setenv("DETECTRON2_DATASETS", toy_root)
     out = str(tmp_path / "run")

@@ -1,11 +1,10 @@
-"""The augmentations of ctxseg.data.transforms follow the spec (mmseg 0.19 semantics)."""
+"""The augmentations of ctxseg.data.transforms follow mmseg 0.19's semantics."""
 import cv2
 import numpy as np
 import pytest
-
-import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from detectron2.data import transforms as T
 
+import ctxseg  # noqa: F401  (patches Detectron2 before it is used)
 from ctxseg.data.transforms import (
     PIXEL_MEAN,
     AlignResize,

@@ -8,8 +8,17 @@ from PIL import Image
 import ctxseg  # noqa: F401
 from ctxseg.evaluation import SemSegEvaluator
 from ctxseg.utils.errors import DataError
-from ctxseg.visualization import (PANEL_GAP, display_size, draw_legend, legend_layout, overlay, plot_confusion,
-                                  plot_metrics, prediction_picture, read_metrics)
+from ctxseg.visualization import (
+    PANEL_GAP,
+    display_size,
+    draw_legend,
+    legend_layout,
+    overlay,
+    plot_confusion,
+    plot_metrics,
+    prediction_picture,
+    read_metrics,
+)
 from ctxseg_cli import plot_metrics as plot_tool
 
 PALETTE = [(10, 20, 30), (200, 0, 0), (0, 200, 0), (0, 0, 200), (250, 250, 0)]

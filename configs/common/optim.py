@@ -22,7 +22,7 @@ SWIN_CUSTOM_KEYS = {
     "relative_position_bias_table": {"decay_mult": 0.0},
 }
 
-# MMSegmentation's Swin recipe, which the IIWA configs use (spec iiwa.md 5.1, 5.6): AdamW 6e-5, decay 0.01,
+# MMSegmentation's Swin recipe, which the IIWA configs use : AdamW 6e-5, decay 0.01,
 # none on norms and position tables. Configs add their backbone ``lr_mult`` key to ``params.custom_keys``.
 SwinAdamW = copy.deepcopy(AdamW)
 SwinAdamW.params.custom_keys = SWIN_CUSTOM_KEYS

@@ -11,6 +11,7 @@ The authors' ADE20K checkpoints were trained with the first-release aggregation 
 the backbone with ``agg_norm="count"`` for them.
 """
 import re
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -70,7 +71,7 @@ def _describe(state_dict, count=5):
     return f"{len(keys)} keys such as {keys[:count]}"
 
 
-def infer_coc_arch(state_dict):
+def infer_coc_arch(state_dict: Dict[str, torch.Tensor]) -> Tuple[Optional[str], Dict[str, Any]]:
     """(variant name or None, D2ContextCluster kwargs) read from official CoC keys and shapes.
 
     The proposal size cannot be read from weights (it has no parameters); the kwargs leave it at its
@@ -134,7 +135,8 @@ def _backbone_tensors(state_dict, prefix, expected):
 
 
 @register_converter("coc-imagenet")
-def convert_coc_imagenet(checkpoint, prefix="backbone.bottom_up.", **options):
+def convert_coc_imagenet(checkpoint: Dict[str, Any], prefix: str = "backbone.bottom_up.",
+                         **options: Any) -> ConversionResult:
     """The authors' ImageNet CoC checkpoint -> D2ContextCluster weights under ``prefix``."""
     what = "coc-imagenet"
     if options:
@@ -165,7 +167,7 @@ def convert_coc_imagenet(checkpoint, prefix="backbone.bottom_up.", **options):
     return ConversionResult(state_dict=mapped, unused_keys=unused, missing_keys=missing, notes=notes)
 
 
-def semantic_fpn_keys(num_classes=None):
+def semantic_fpn_keys(num_classes: Optional[int] = None) -> List[str]:
     """Key names of the ctxseg Semantic FPN neck and head (FPN without norm, BN scale heads)."""
     keys = []
     for level in (2, 3, 4, 5):
@@ -180,7 +182,7 @@ def semantic_fpn_keys(num_classes=None):
 
 
 @register_converter("coc-mmseg")
-def convert_coc_mmseg(checkpoint, **options):
+def convert_coc_mmseg(checkpoint: Dict[str, Any], **options: Any) -> ConversionResult:
     """An mmseg CoC + FPN + FPNHead checkpoint -> the whole ctxseg Semantic FPN model's weights."""
     what = "coc-mmseg"
     if options:

@@ -6,7 +6,8 @@ result is saved as a Detectron2 checkpoint ``{"model": state_dict}``. Input chec
 ``load_checkpoint`` (weights only, unless ``allow_pickle``), like every checkpoint ctxseg reads.
 """
 import dataclasses
-from typing import Callable, Dict, List
+import os
+from typing import Any, Callable, Dict, List, Union
 
 import torch
 
@@ -27,7 +28,7 @@ class ConversionResult:
     missing_keys: List[str] = dataclasses.field(default_factory=list)
     notes: List[str] = dataclasses.field(default_factory=list)
 
-    def report(self):
+    def report(self) -> str:
         """A human-readable report of the conversion."""
         lines = [f"converted {len(self.state_dict)} tensors"]
         lines += [f"note: {n}" for n in self.notes]
@@ -38,7 +39,7 @@ class ConversionResult:
         return "\n".join(lines)
 
 
-def register_converter(name):
+def register_converter(name: str) -> Callable[[Callable], Callable]:
     """Decorator: register ``fn(checkpoint: dict, **options) -> ConversionResult`` under ``name``."""
 
     def decorator(fn):
@@ -50,17 +51,18 @@ def register_converter(name):
     return decorator
 
 
-def converter_names():
+def converter_names() -> List[str]:
     """Names of the registered converters (the ``--source`` choices)."""
     return sorted(_CONVERTERS)
 
 
-def save_checkpoint(state_dict, path):
+def save_checkpoint(state_dict: Dict[str, torch.Tensor], path: Union[str, os.PathLike]) -> None:
     """Write ``{"model": state_dict}`` atomically, with its SHA-256 beside it (``<path>.sha256``)."""
     write_checkpoint({"model": state_dict, "__author__": "ctxseg"}, path)
 
 
-def convert_file(source, in_path, out_path, allow_pickle=False, **options):
+def convert_file(source: str, in_path: Union[str, os.PathLike], out_path: Union[str, os.PathLike],
+                 allow_pickle: bool = False, **options: Any) -> ConversionResult:
     """Convert the checkpoint at ``in_path`` with converter ``source``; write ``out_path``."""
     if source not in _CONVERTERS:
         raise KeyError(f"unknown converter source '{source}'; choose one of {converter_names()}")

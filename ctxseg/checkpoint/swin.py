@@ -6,6 +6,7 @@ Every format is first brought to the official key layout (the merge after stage 
 """
 import math
 import re
+from typing import Any, Dict, Optional
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +35,7 @@ def _state_dict_of(checkpoint):
     return checkpoint
 
 
-def detect_swin_format(state_dict):
+def detect_swin_format(state_dict: Dict[str, torch.Tensor]) -> Optional[str]:
     """'official', 'timm' or 'mmseg' for a Swin state dict, None if it is not one."""
     keys = set(state_dict)
     if "patch_embed.projection.weight" in keys or "backbone.patch_embed.projection.weight" in keys:
@@ -102,7 +103,7 @@ def _window_of_table(table):
     return (side + 1) // 2
 
 
-def resize_relative_position_table(table, window_size):
+def resize_relative_position_table(table: torch.Tensor, window_size: int) -> torch.Tensor:
     """Resize a ((2w-1)², heads) table to another window size: bicubic, per head, on its (2w-1)² grid."""
     old_side = 2 * _window_of_table(table) - 1
     new_side = 2 * window_size - 1
@@ -135,7 +136,8 @@ def _infer_architecture(state_dict):
                 mlp_ratio=mlp_ratio, patch_size=patch_size, in_chans=in_chans, strides=(patch_size, 2, 2, 2))
 
 
-def convert_swin(checkpoint, source, prefix="backbone.bottom_up.", window_size=None, **options):
+def convert_swin(checkpoint: Dict[str, Any], source: str, prefix: str = "backbone.bottom_up.",
+                 window_size: Optional[int] = None, **options: Any) -> ConversionResult:
     """Convert a Swin checkpoint of format ``source`` ('official', 'timm' or 'mmseg') to ctxseg keys."""
     if options:
         raise TypeError(f"the swin-{source} converter takes the options prefix and window_size, "
@@ -184,18 +186,21 @@ def convert_swin(checkpoint, source, prefix="backbone.bottom_up.", window_size=N
 
 
 @register_converter("swin-official")
-def convert_swin_official(checkpoint, prefix="backbone.bottom_up.", window_size=None, **kwargs):
+def convert_swin_official(checkpoint: Dict[str, Any], prefix: str = "backbone.bottom_up.",
+                          window_size: Optional[int] = None, **kwargs: Any) -> ConversionResult:
     """Official Microsoft Swin checkpoint (``{"model": ...}``) -> D2SwinTransformer keys under ``prefix``."""
     return convert_swin(checkpoint, "official", prefix=prefix, window_size=window_size, **kwargs)
 
 
 @register_converter("swin-timm")
-def convert_swin_timm(checkpoint, prefix="backbone.bottom_up.", window_size=None, **kwargs):
+def convert_swin_timm(checkpoint: Dict[str, Any], prefix: str = "backbone.bottom_up.",
+                      window_size: Optional[int] = None, **kwargs: Any) -> ConversionResult:
     """timm Swin state dict -> D2SwinTransformer keys under ``prefix``."""
     return convert_swin(checkpoint, "timm", prefix=prefix, window_size=window_size, **kwargs)
 
 
 @register_converter("swin-mmseg")
-def convert_swin_mmseg(checkpoint, prefix="backbone.bottom_up.", window_size=None, **kwargs):
+def convert_swin_mmseg(checkpoint: Dict[str, Any], prefix: str = "backbone.bottom_up.",
+                       window_size: Optional[int] = None, **kwargs: Any) -> ConversionResult:
     """MMSegmentation Swin (pretrain or segmentation checkpoint's backbone) -> D2SwinTransformer keys."""
     return convert_swin(checkpoint, "mmseg", prefix=prefix, window_size=window_size, **kwargs)

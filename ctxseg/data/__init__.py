@@ -2,6 +2,7 @@
 from . import datasets  # noqa: F401
 from .datasets import check_dataset_names, get_dataset_dicts  # noqa: F401
 from .mapper import SemSegDatasetMapper  # noqa: F401
+from .train_loader import ResumableTrainLoader  # noqa: F401
 from .transforms import (  # noqa: F401
     PIXEL_MEAN,
     AlignResize,
@@ -12,4 +13,3 @@ from .transforms import (  # noqa: F401
     RandomRatioResize,
     ResizeKeepRatio,
 )
-from .train_loader import ResumableTrainLoader  # noqa: F401

@@ -5,10 +5,9 @@ luminance) and to uint8 (16-bit labels are clipped); this mapper keeps the store
 """
 import numpy as np
 import torch
-from PIL import Image
-
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
+from PIL import Image
 
 from ..utils.errors import UnreadableFileError
 from .datasets.common import MissingDataError

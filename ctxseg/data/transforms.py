@@ -1,11 +1,11 @@
-"""Augmentations Detectron2 lacks, with MMSegmentation 0.19 semantics (see specs/data.md).
+"""Augmentations Detectron2 lacks, with MMSegmentation 0.19 semantics.
 
 All of them work on numpy HWC uint8 RGB images and HxW integer label maps of any integer dtype
 (uint8, uint16, int32, ...). Labels are never converted to another dtype by a resize or a crop,
 and never clipped to 8 bits. Randomness comes from numpy's global RNG, so ``np.random.seed``
 makes a pipeline reproducible.
 
-A training pipeline in the order of the spec::
+A training pipeline in MMSegmentation's order::
 
     [RandomRatioResize((2048, 512), (0.5, 2.0)), RandomCropCategoryRatio((512, 512), 0.75),
      T.RandomFlip(), PhotometricDistortion(), PadToSize((512, 512))]
@@ -163,7 +163,7 @@ class AlignResize(Augmentation):
 
 
 class RandomCropCategoryRatio(Augmentation):
-    """mmseg's RandomCrop: retry until no label covers >= cat_max_ratio of the crop (see spec)."""
+    """mmseg's RandomCrop: retry until no label covers >= cat_max_ratio of the crop (rule below)."""
 
     def __init__(self, crop_size=(512, 512), cat_max_ratio=0.75, ignore_label=255, max_tries=10):
         """

@@ -8,7 +8,7 @@ class WarmupPolyScheduler(ParamScheduler):
     """``(1 - i/max_iter)^power``, times ``r + (1 - r) * i / warmup_iters`` while ``i < warmup_iters``.
 
     A Detectron2 ``lr_multiplier``: each parameter group's own base lr is multiplied by it, so the
-    groups' lr multipliers are preserved (``specs/iiwa.md`` section 5.7). ``min_value`` is the floor of
+    groups' lr multipliers are preserved, as MMCV's poly policy does. ``min_value`` is the floor of
     the poly part (MMCV's ``min_lr`` divided by the base lr).
     """
 

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ __all__ = ["SemSegEvaluator", "segmentation_metrics"]
 logger = logging.getLogger(__name__)
 
 
-def segmentation_metrics(confusion, class_names=None):
+def segmentation_metrics(confusion: np.ndarray, class_names: Optional[Sequence[str]] = None) -> Dict[str, float]:
     """Metrics (×100) from a K×K confusion matrix (rows: ground truth, columns: prediction)."""
     confusion = np.asarray(confusion, dtype=np.float64)
     k = confusion.shape[0]
@@ -75,8 +76,10 @@ class SemSegEvaluator(DatasetEvaluator):
             test sets without ground truth.
     """
 
-    def __init__(self, dataset_name, output_dir=None, num_classes=None, ignore_label=None, class_names=None,
-                 save_confusion=False, distributed=True, submission_format=None, submission_dir=None, num_images=3):
+    def __init__(self, dataset_name: str, output_dir: Optional[str] = None, num_classes: Optional[int] = None,
+                 ignore_label: Optional[int] = None, class_names: Optional[Sequence[str]] = None,
+                 save_confusion: bool = False, distributed: bool = True, submission_format: Optional[str] = None,
+                 submission_dir: Optional[str] = None, num_images: int = 3):
         meta = MetadataCatalog.get(dataset_name)
         self.dataset_name = dataset_name
         self.class_names = list(class_names or meta.get("stuff_classes", []) or [])
@@ -100,12 +103,12 @@ class SemSegEvaluator(DatasetEvaluator):
         self.submission_format = submission_format
         self.submission_dir = submission_dir or (output_dir and os.path.join(output_dir, "submission"))
 
-    def reset(self):
+    def reset(self) -> None:
         """Start a new evaluation."""
         self.confusion = None
         self.images = []
 
-    def process(self, inputs, outputs):
+    def process(self, inputs: List[Dict[str, Any]], outputs: List[Dict[str, torch.Tensor]]) -> None:
         """Accumulate one batch of predictions against the inputs' ground truth."""
         for sample, output in zip(inputs, outputs):
             prediction = output["sem_seg"].argmax(dim=0)
@@ -119,7 +122,7 @@ class SemSegEvaluator(DatasetEvaluator):
                 continue
             self.add(prediction, sample["sem_seg"].to(prediction.device))
 
-    def add(self, prediction, ground_truth):
+    def add(self, prediction: torch.Tensor, ground_truth: torch.Tensor) -> None:
         """Accumulate one (H, W) prediction against its (H, W) ground truth."""
         if prediction.shape != ground_truth.shape:
             raise ValueError(f"prediction size {tuple(prediction.shape)} differs from the ground truth "
@@ -146,7 +149,7 @@ class SemSegEvaluator(DatasetEvaluator):
             dist.all_reduce(confusion)
         return confusion.cpu().numpy()
 
-    def evaluate(self):
+    def evaluate(self) -> Optional[Dict[str, Dict[str, float]]]:
         """Metrics (×100) as ``{"sem_seg": {...}}`` on the main process; also logged and saved."""
         confusion = self._gathered_confusion()
         if not comm.is_main_process():
@@ -175,11 +178,12 @@ class SemSegEvaluator(DatasetEvaluator):
         from detectron2.data.detection_utils import read_image
 
         for index, (file_name, prediction, ground_truth) in enumerate(self.images):
-            picture = prediction_picture(read_image(file_name, format="RGB"), prediction, self.class_names, self.palette,
-                                         ground_truth, ignore_label=self.ignore_label, min_side=256, max_side=768)
+            image = read_image(file_name, format="RGB")
+            picture = prediction_picture(image, prediction, self.class_names, self.palette, ground_truth,
+                                         ignore_label=self.ignore_label, min_side=256, max_side=768)
             storage.put_image(f"predictions/{index}_{os.path.basename(file_name)}", picture.transpose(2, 0, 1))
 
-    def table(self, metrics):
+    def table(self, metrics: Dict[str, float]) -> str:
         """The per-class IoU/Acc table followed by the summary line, as text."""
         rows = [(name, f"{metrics[f'IoU-{name}']:.2f}", f"{metrics[f'Acc-{name}']:.2f}") for name in self.class_names]
         per_class = tabulate(rows, headers=["class", "IoU", "Acc"], tablefmt="pipe")

@@ -11,7 +11,7 @@ inference mode and at the chosen precision: the labels are those ``train_net --e
 import copy
 import os
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -23,10 +23,18 @@ from ..utils.errors import DataError
 from .precision import inference_precision
 from .weights import load_weights
 
+if TYPE_CHECKING:
+    import PIL.Image
+
 __all__ = ["Predictor", "SegmentationResult", "load_inference_config", "label_dtype"]
 
+# What the Predictor takes as an image: a file path, an HxWx3 uint8 array or a PIL image.
+ImageInput = Union[str, os.PathLike, np.ndarray, "PIL.Image.Image"]
+# What it takes as a config: a file path, a model-zoo name or a loaded LazyConfig.
+ConfigInput = Union[str, os.PathLike, DictConfig]
 
-def label_dtype(num_classes):
+
+def label_dtype(num_classes: int) -> type:
     """The numpy dtype of a stored label map: uint8 up to 255 classes (255 stays free for "ignore"), else uint16."""
     return np.uint8 if num_classes <= 255 else np.uint16
 
@@ -47,12 +55,12 @@ class SegmentationResult:
     palette: List[Tuple[int, int, int]]
     probabilities: Optional[np.ndarray] = None
 
-    def present_classes(self):
+    def present_classes(self) -> List[int]:
         """The class ids that occur in the label map, ascending."""
         return [int(c) for c in np.unique(self.labels)]
 
 
-def load_inference_config(config, overrides=()):
+def load_inference_config(config: ConfigInput, overrides: Sequence[str] = ()) -> DictConfig:
     """A Predictor's config: a loaded LazyConfig (copied), or what ``load_config`` reads (a LazyConfig file, a yacs
     YAML, a model-zoo name such as ``toy/fpn_r18_toy.py``)."""
     if isinstance(config, DictConfig):
@@ -71,7 +79,8 @@ class Predictor:
         overrides: ``key=value`` config overrides, checked as on the command line.
     """
 
-    def __init__(self, config, weights=None, device="auto", precision="fp32", overrides: Sequence[str] = ()):
+    def __init__(self, config: ConfigInput, weights: Optional[Union[str, os.PathLike]] = None, device: str = "auto",
+                 precision: str = "fp32", overrides: Sequence[str] = ()):
         from ..engine import resolve_device
 
         self.cfg = load_inference_config(config, overrides)
@@ -86,7 +95,7 @@ class Predictor:
         dataset = OmegaConf.select(self.cfg, "dataloader.test.dataset.name", default=None)
         self.class_names, self.palette = classes_and_palette(dataset, self.model.num_classes)
 
-    def __call__(self, image, format="RGB", probabilities=False):
+    def __call__(self, image: ImageInput, format: str = "RGB", probabilities: bool = False) -> SegmentationResult:
         """The ``SegmentationResult`` of one image: a file path, an HxWx3 uint8 array or a PIL image.
 
         ``format`` is the channel order of an array ("RGB" or "BGR", as OpenCV reads); ``probabilities``
@@ -94,11 +103,13 @@ class Predictor:
         """
         return self.predict_batch([image], format=format, probabilities=probabilities)[0]
 
-    def predict_batch(self, images, format="RGB", probabilities=False):
+    def predict_batch(self, images: Sequence[ImageInput], format: str = "RGB",
+                      probabilities: bool = False) -> List[SegmentationResult]:
         """``SegmentationResult`` of each image (as ``__call__``); images may differ in size."""
         return self.predict_samples([self.sample(image, format) for image in images], probabilities)
 
-    def predict_samples(self, samples, probabilities=False):
+    def predict_samples(self, samples: Sequence[Dict[str, Any]],
+                        probabilities: bool = False) -> List[SegmentationResult]:
         """``SegmentationResult`` of each sample made by :meth:`sample` (or by the config's test mapper)."""
         results = []
         with torch.inference_mode(), inference_precision(self.precision, self.device):
@@ -110,7 +121,8 @@ class Predictor:
                     probabilities=None if probs is None else probs.float().cpu().numpy()))
         return results
 
-    def sample(self, image, format="RGB", label=None, dataset_dict=None):
+    def sample(self, image: ImageInput, format: str = "RGB", label: Optional[np.ndarray] = None,
+               dataset_dict: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """The test mapper's output for one image (a path, an array or a PIL image), as the model takes it.
 
         ``label`` (an (H, W) array) or ``dataset_dict["sem_seg_file_name"]`` adds the ground truth as

@@ -6,8 +6,18 @@ from .position import PositionEmbeddingSine, sine_position_embedding
 from .residual import add_residual
 from .self_iiwa import SelfIIWA
 from .weight_init import init_linear_and_layernorm
-from .window import (add_windows, pad_to_multiple, permute_tokens, shifted_window_order, shifted_window_position,
-                     upsample_window_grid, window_grid_size, window_merge, window_partition, window_pool)
+from .window import (
+    add_windows,
+    pad_to_multiple,
+    permute_tokens,
+    shifted_window_order,
+    shifted_window_position,
+    upsample_window_grid,
+    window_grid_size,
+    window_merge,
+    window_partition,
+    window_pool,
+)
 from .window_matching import gather_windows, key_windows_from_memories, match_windows
 
 __all__ = [

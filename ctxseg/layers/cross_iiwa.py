@@ -1,12 +1,15 @@
 """Cross-IIWA fusion: a smaller key map attends into a larger query map window by window and through
 window averages, the released ``TransFusion2`` of IIWA, with the released names."""
+from typing import Optional
+
+import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .attention import cross_attention
 from .iiwa_attention import check_heads, check_window_size
 from .position import sine_position_embedding
-from .window import add_windows, pad_to_multiple, upsample_window_grid, window_grid_size, window_partition
+from .window import WindowSize, add_windows, pad_to_multiple, upsample_window_grid, window_grid_size, window_partition
 
 __all__ = ["CrossIIWA"]
 
@@ -27,8 +30,9 @@ class CrossIIWA(nn.Module):
     ``local_softmax=True``. ``mlp_ratio`` is accepted and unused, as released (no FFN).
     """
 
-    def __init__(self, in_chans1, in_chans2, d_model=128, nhead=8, win_size_k=(12, 12), mlp_ratio=2,
-                 win_size_q=(12, 12), dropout=0.1, scale="one", local_softmax=False):
+    def __init__(self, in_chans1: int, in_chans2: int, d_model: int = 128, nhead: int = 8,
+                 win_size_k: WindowSize = (12, 12), mlp_ratio: Optional[float] = 2, win_size_q: WindowSize = (12, 12),
+                 dropout: float = 0.1, scale: str = "one", local_softmax: bool = False):
         super().__init__()
         if in_chans2 != d_model:
             raise ValueError(f"CrossIIWA: the query channels in_chans2={in_chans2} must equal d_model={d_model} "
@@ -98,7 +102,7 @@ class CrossIIWA(nn.Module):
                 f"{query_grid[0]}x{query_grid[1]}")
         return query_grid
 
-    def forward(self, key, query):
+    def forward(self, key: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         """key (B, C1, h, w) (the smaller map, keys and values), query (B, C2, H, W) -> (B, d_model, H, W).
 
         The output is NCHW in shape and channels-last in memory (the layout it is computed in; the next

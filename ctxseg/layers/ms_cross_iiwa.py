@@ -1,5 +1,7 @@
 """MS Cross-IIWA: cross-attention from query windows to Hungarian-matched key windows of several memory
 scales, the released ``WindowCrossAttention`` of IIWA, with the released names."""
+from typing import List, Optional, Tuple, Type, Union
+
 import torch
 from timm.layers import DropPath, Mlp
 from torch import nn
@@ -8,7 +10,7 @@ from .attention import cross_attention, relative_position_bias, relative_positio
 from .iiwa_attention import check_heads, check_window_size
 from .position import sine_position_embedding
 from .residual import add_residual
-from .window import add_windows, pad_to_multiple, upsample_window_grid, window_partition, window_pool
+from .window import WindowSize, add_windows, pad_to_multiple, upsample_window_grid, window_partition, window_pool
 from .window_matching import gather_windows, match_windows
 
 __all__ = ["MultiScaleCrossIIWA"]
@@ -27,9 +29,11 @@ class MultiScaleCrossIIWA(nn.Module):
     table; the released one only works for equal windows (the default raises for unequal ones).
     """
 
-    def __init__(self, dim, window_size_q, window_size_k, num_heads, qkv_bias=True, qk_scale=None, attn_drop=0.1,
-                 proj_drop=0.0, mlp_ratio=4.0, act_layer=nn.GELU, norm_layer=nn.LayerNorm, drop_path=0.1,
-                 general_cross_bias=False):
+    def __init__(self, dim: int, window_size_q: WindowSize, window_size_k: WindowSize, num_heads: int,
+                 qkv_bias: bool = True, qk_scale: Optional[float] = None, attn_drop: float = 0.1,
+                 proj_drop: float = 0.0, mlp_ratio: float = 4.0, act_layer: Type[nn.Module] = nn.GELU,
+                 norm_layer: Type[nn.Module] = nn.LayerNorm, drop_path: float = 0.1,
+                 general_cross_bias: bool = False):
         super().__init__()
         check_heads(dim, num_heads, "MultiScaleCrossIIWA")
         self.dim = dim
@@ -83,7 +87,9 @@ class MultiScaleCrossIIWA(nn.Module):
                              f"{self.dim}) to match key_windows, got {tuple(key_tokens.shape)}")
         return key_windows, key_tokens
 
-    def forward(self, query, key_windows, key_tokens, return_matching=False):
+    def forward(self, query: torch.Tensor, key_windows: Union[torch.Tensor, List[torch.Tensor]],
+                key_tokens: Union[torch.Tensor, List[torch.Tensor]], return_matching: bool = False
+                ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """query (B, H, W, C); key_windows (B, nWk, wk0, wk1, C) and key_tokens (B, nWk, C), or lists of them
         per memory scale (see :func:`key_windows_from_memories`). With ``return_matching`` also returns the
         (B, nWq) index of the key window matched to each query window."""

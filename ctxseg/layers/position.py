@@ -5,6 +5,7 @@ channels [P, 2P) the column; inside each half, even channels are sines and odd c
 the normalised coordinate times 10000^(-2 floor(k/2) / P).
 """
 import math
+from typing import Optional, Union
 
 import torch
 from torch import nn
@@ -12,8 +13,9 @@ from torch import nn
 __all__ = ["sine_position_embedding", "PositionEmbeddingSine"]
 
 
-def sine_position_embedding(height, width, channels, device=None, temperature=10000, normalize=True,
-                            scale=2 * math.pi, eps=1e-5):
+def sine_position_embedding(height: int, width: int, channels: int, device: Optional[Union[str, torch.device]] = None,
+                            temperature: float = 10000, normalize: bool = True, scale: float = 2 * math.pi,
+                            eps: float = 1e-5) -> torch.Tensor:
     """Sine position embedding of an (height, width) grid: a float32 tensor (height, width, channels)."""
     if channels % 4 != 0:
         raise ValueError(
@@ -43,7 +45,8 @@ class PositionEmbeddingSine(nn.Module):
     ignored, so there is none here). The values are computed in float32 and returned in the input's dtype.
     """
 
-    def __init__(self, temperature=10000, normalize=True, scale=None, eps=1e-5, channels_last=False):
+    def __init__(self, temperature: float = 10000, normalize: bool = True, scale: Optional[float] = None,
+                 eps: float = 1e-5, channels_last: bool = False):
         super().__init__()
         if scale is not None and not normalize:
             raise ValueError(f"PositionEmbeddingSine: scale={scale} needs normalize=True")
@@ -53,7 +56,7 @@ class PositionEmbeddingSine(nn.Module):
         self.eps = eps
         self.channels_last = channels_last
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
             raise ValueError(f"PositionEmbeddingSine: expected a 4-D input, got shape {tuple(x.shape)}")
         if self.channels_last:

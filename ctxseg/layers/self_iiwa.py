@@ -1,5 +1,7 @@
 """Self-IIWA: intra-window (local) then inter-window (long-range) self-attention, the released
 ``WindowAttention`` of IIWA, with the released parameter names."""
+from typing import Optional, Type
+
 import torch
 from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import nn
@@ -8,7 +10,7 @@ from .attention import relative_position_bias, relative_position_index, self_att
 from .iiwa_attention import check_heads, check_window_size
 from .position import sine_position_embedding
 from .residual import add_residual
-from .window import add_windows, pad_to_multiple, upsample_window_grid, window_partition, window_pool
+from .window import WindowSize, add_windows, pad_to_multiple, upsample_window_grid, window_partition, window_pool
 
 __all__ = ["SelfIIWA"]
 
@@ -22,8 +24,10 @@ class SelfIIWA(nn.Module):
     pre-norm MLP with DropPath and a final LayerNorm (post-norm output), exactly as released.
     """
 
-    def __init__(self, dim, window_size, num_heads, qkv_bias=True, qk_scale=None, attn_drop=0.1, proj_drop=0.1,
-                 mlp_ratio=4.0, act_layer=nn.GELU, norm_layer=nn.LayerNorm, drop_path=0.1):
+    def __init__(self, dim: int, window_size: WindowSize, num_heads: int, qkv_bias: bool = True,
+                 qk_scale: Optional[float] = None, attn_drop: float = 0.1, proj_drop: float = 0.1,
+                 mlp_ratio: float = 4.0, act_layer: Type[nn.Module] = nn.GELU,
+                 norm_layer: Type[nn.Module] = nn.LayerNorm, drop_path: float = 0.1):
         super().__init__()
         check_heads(dim, num_heads, "SelfIIWA")
         self.dim = dim
@@ -51,7 +55,7 @@ class SelfIIWA(nn.Module):
         """The local-attention bias (heads, N, N) gathered from the table."""
         return relative_position_bias(self.relative_position_bias_table, self.relative_position_index)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, H, W, C) channel-last -> (B, H, W, C); any H, W (padded to windows inside, cropped after)."""
         if x.dim() != 4 or x.shape[-1] != self.dim:
             raise ValueError(f"SelfIIWA: expected a channel-last input (B, H, W, {self.dim}), got {tuple(x.shape)}")

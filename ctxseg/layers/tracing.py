@@ -8,6 +8,7 @@ harmless there: ``counting_operations()`` allows it.
 """
 import contextlib
 import threading
+from typing import ContextManager
 
 import torch
 
@@ -21,7 +22,7 @@ class NotExportableError(RuntimeError):
     """A model holds data-dependent host code that no traced or exported graph can represent."""
 
 
-def capturing_graph():
+def capturing_graph() -> bool:
     """Whether a graph is being traced or exported (TorchScript tracing, ``torch.export``, ONNX export).
 
     ``torch.compile`` is not among them: it runs host code eagerly between its graphs.
@@ -40,17 +41,17 @@ def _raised(flag):
         setattr(_state, flag, previous)
 
 
-def rehearsing_capture():
+def rehearsing_capture() -> ContextManager[None]:
     """Run eagerly as if a graph were captured: code that refuses capture raises at once, before a long trace."""
     return _raised("rehearsing")
 
 
-def counting_operations():
+def counting_operations() -> ContextManager[None]:
     """Allow tracing through host code while operations are counted (the traced graph is thrown away)."""
     return _raised("counting")
 
 
-def refuse_graph_capture(what):
+def refuse_graph_capture(what: str) -> None:
     """Raise ``NotExportableError`` if a graph is being captured outside ``counting_operations()``."""
     if capturing_graph() and not getattr(_state, "counting", False):
         raise NotExportableError(

@@ -2,20 +2,26 @@
 
 Tensors here are channel-last (B, H, W, C) unless a function says otherwise.
 """
+from typing import Sequence, Tuple, Union
+
 import torch
 import torch.nn.functional as F
 
 from .tracing import capturing_graph
 
 __all__ = ["pad_to_multiple", "window_partition", "window_merge", "add_windows", "window_grid_size", "window_pool",
-           "upsample_window_grid", "shifted_window_order", "shifted_window_position", "permute_tokens"]
+           "upsample_window_grid", "shifted_window_order", "shifted_window_position", "permute_tokens", "WindowSize"]
+
+# A window or multiple size: one int for a square, or (height, width).
+WindowSize = Union[int, Sequence[int]]
 
 
 def _pair(value):
     return (value, value) if isinstance(value, int) else tuple(value)
 
 
-def pad_to_multiple(x, multiple, channels_last=True, value=0.0):
+def pad_to_multiple(x: torch.Tensor, multiple: WindowSize, channels_last: bool = True,
+                    value: float = 0.0) -> torch.Tensor:
     """Zero-pad the spatial dims bottom/right up to multiples of ``multiple`` (int or (mh, mw))."""
     mh, mw = _pair(multiple)
     h, w = (x.shape[1], x.shape[2]) if channels_last else (x.shape[-2], x.shape[-1])
@@ -28,7 +34,7 @@ def pad_to_multiple(x, multiple, channels_last=True, value=0.0):
     return F.pad(x, (0, pad_w, 0, pad_h), value=value)
 
 
-def window_partition(x, window_size):
+def window_partition(x: torch.Tensor, window_size: WindowSize) -> torch.Tensor:
     """Split (B, H, W, C) into non-overlapping windows: (B * nH * nW, wh, ww, C), row-major order."""
     wh, ww = _pair(window_size)
     b, h, w, c = x.shape
@@ -38,7 +44,7 @@ def window_partition(x, window_size):
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, wh, ww, c)
 
 
-def window_merge(windows, window_size, height, width):
+def window_merge(windows: torch.Tensor, window_size: WindowSize, height: int, width: int) -> torch.Tensor:
     """Inverse of :func:`window_partition`: (B * nH * nW, wh, ww, C) back to (B, H, W, C)."""
     wh, ww = _pair(window_size)
     nh, nw = height // wh, width // ww
@@ -57,14 +63,14 @@ def add_windows(x, windows, window_size):
     return (x.reshape(b, h // wh, wh, w // ww, ww, c) + merged).reshape(b, h, w, c)
 
 
-def window_grid_size(height, width, window_size):
+def window_grid_size(height: int, width: int, window_size: WindowSize) -> Tuple[int, int]:
     """Number of window rows and columns covering a (height, width) map once padded to window multiples."""
     wh, ww = _pair(window_size)
     # Ceiling division on non-negative integers: traced shapes export to ONNX, whose division truncates.
     return (height + wh - 1) // wh, (width + ww - 1) // ww
 
 
-def window_pool(x, window_size):
+def window_pool(x: torch.Tensor, window_size: WindowSize) -> torch.Tensor:
     """Average each window of (B, H, W, C) (H, W multiples of the window): (B, H / wh, W / ww, C).
 
     The windows come out in the raster order of :func:`window_partition`.
@@ -78,7 +84,7 @@ def window_pool(x, window_size):
     return pooled.permute(0, 2, 3, 1)
 
 
-def upsample_window_grid(x, size):
+def upsample_window_grid(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Bilinearly resize a window grid (B, Hg, Wg, C) to (B, H, W, C) with ``align_corners=True``."""
     x = F.interpolate(x.permute(0, 3, 1, 2), size=tuple(size), mode="bilinear", align_corners=True)
     return x.permute(0, 2, 3, 1)

@@ -1,18 +1,23 @@
 """Window matching for MS Cross-IIWA: key windows from memory maps, Hungarian matching of query windows
-to distinct key windows, and the gather of the matched windows."""
+to distinct key windows, and the gather of the matched windows.
+
+The matching is the released one: raw dot products of the pooled, un-projected windows, solved per image
+by scipy's ``linear_sum_assignment`` on a float64 CPU copy (see docs/iiwa_reconstruction.md)."""
 import functools
+from typing import List, Tuple, Union
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
 from .tracing import refuse_graph_capture
-from .window import pad_to_multiple, window_grid_size
+from .window import WindowSize, pad_to_multiple, window_grid_size
 
 __all__ = ["key_windows_from_memories", "match_windows", "gather_windows"]
 
 
-def key_windows_from_memories(memories, window_size):
+def key_windows_from_memories(memories: Union[torch.Tensor, List[torch.Tensor]],
+                              window_size: WindowSize) -> Tuple[torch.Tensor, torch.Tensor]:
     """Key windows and their average tokens from channel-last memory maps, all windowed alike.
 
     Every map (B, h_i, w_i, C) is zero-padded bottom/right to multiples of ``window_size``, split into
@@ -76,7 +81,7 @@ class _KeyWindows(torch.autograd.Function):
         return (None, *grads)
 
 
-def match_windows(query_tokens, key_tokens):
+def match_windows(query_tokens: torch.Tensor, key_tokens: torch.Tensor) -> torch.Tensor:
     """Hungarian matching of every query window to a distinct key window, per image.
 
     query_tokens (B, nWq, C), key_tokens (B, nWk, C) with nWk >= nWq. The similarity is the plain dot
@@ -105,7 +110,7 @@ def match_windows(query_tokens, key_tokens):
     return torch.from_numpy(columns).to(query_tokens.device)
 
 
-def gather_windows(windows, indices):
+def gather_windows(windows: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     """Pick per image the windows ``indices`` (B, n) from ``windows`` (B, N, ...): (B, n, ...), differentiable."""
     b, n = windows.shape[:2]
     offsets = torch.arange(b, device=indices.device)[:, None] * n

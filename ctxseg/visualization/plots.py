@@ -72,7 +72,8 @@ def plot_metrics(metrics_path, output_path):
         if names:
             axis.legend(loc="best", fontsize="small")
         else:
-            axis.text(0.5, 0.5, f"no {title} values in metrics.json", ha="center", va="center", transform=axis.transAxes)
+            axis.text(0.5, 0.5, f"no {title} values in metrics.json", ha="center", va="center",
+                      transform=axis.transAxes)
         axis.set_ylabel(title)
         axis.grid(alpha=0.3)
     panels[2].set_xlabel("iteration")

@@ -273,8 +273,9 @@ class ModelCase:
     """A project config's model and optimizer with a fixed batch; parts timed as the module doc says."""
 
     def __init__(self, settings, config, checkpointing, batch):
-        import ctxseg  # noqa: F401  (patches Detectron2, registers models)
         from detectron2.config import LazyConfig, instantiate
+
+        import ctxseg  # noqa: F401  (patches Detectron2, registers models)
         self.settings = settings
         cfg = LazyConfig.load(os.path.join(ROOT, config))
         if "fpn_coc" in config:

@@ -29,14 +29,16 @@ import sys
 import time
 
 import ctxseg  # noqa: F401  (patches Detectron2, registers models)
+
+# isort: split
 import torch
 from detectron2.config import LazyCall as L
 from detectron2.config import LazyConfig, instantiate
 from fvcore.nn import parameter_count
+from peak_rss import max_rss_kib, reset_peak_rss, status_kib  # tools/bench/peak_rss.py, beside this script
 from tqdm import tqdm
 
 from ctxseg.modeling.backbone.context_cluster import coc_medium, coc_small
-from peak_rss import max_rss_kib, reset_peak_rss, status_kib  # tools/bench/peak_rss.py, beside this script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODEL_CONFIG = os.path.join(ROOT, "configs", "common", "models", "semantic_fpn.py")

@@ -18,7 +18,7 @@ SLIDE_CROP = (512, 1024)
 SLIDE_STRIDE = (256, 512)
 TTA_RATIOS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 COARSE_TRAIN = "cityscapes_coarse_sem_seg_train_extra"
-# Loss weights per trainId (IIWA, specs/iiwa.md 5.2).
+# Loss weights per trainId, those of the released IIWA Cityscapes configs.
 CITYSCAPES_CLASS_WEIGHTS = [0.8373, 0.918, 0.866, 1.0345, 1.0166, 0.9969, 0.9754, 1.0489, 0.8786, 1.0023, 0.9539,
                             0.9843, 1.1116, 0.9037, 1.0865, 1.0955, 1.0865, 1.1529, 1.0507]
 

@@ -12,8 +12,16 @@ from detectron2.data import build_detection_test_loader
 from detectron2.data.transforms import RandomFlip
 from omegaconf import OmegaConf
 
-from ctxseg.data import (PadToSize, PhotometricDistortion, RandomCropCategoryRatio, RandomRatioResize,
-                         ResizeKeepRatio, ResumableTrainLoader, SemSegDatasetMapper, get_dataset_dicts)
+from ctxseg.data import (
+    PadToSize,
+    PhotometricDistortion,
+    RandomCropCategoryRatio,
+    RandomRatioResize,
+    ResizeKeepRatio,
+    ResumableTrainLoader,
+    SemSegDatasetMapper,
+    get_dataset_dicts,
+)
 from ctxseg.evaluation import SemSegEvaluator
 
 

@@ -1,6 +1,6 @@
 """The built-in toy dataset (``tools/make_toy_dataset.py``): 7 classes, 128x160 images.
 
-Training follows the benchmark pipeline of ``specs/data.md`` at toy scale: ratio-range resize around
+Training follows the benchmarks' MMSegmentation pipeline at toy scale: ratio-range resize around
 a short side of 128, 128x128 category-aware crops, flip, photometric distortion, pad to the crop.
 """
 from .semseg_pipeline import semseg_dataloader

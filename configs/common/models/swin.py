@@ -1,11 +1,11 @@
-"""Swin Transformer backbones (``specs/swin.md``) as LazyConfig pieces; put one under any head.
+"""Swin Transformer backbones (``ctxseg.modeling.backbone.swin``) as LazyConfig pieces; put one under any head.
 
     from ..common.models.swin import SWIN_S
     model.backbone.bottom_up = SWIN_S  # e.g. under Semantic FPN
 
 ``SWIN_T``/``SWIN_S`` use window 7 (the 224 ImageNet-1k checkpoints), ``SWIN_B``/``SWIN_L`` window 12
 (the 384 ImageNet-22k checkpoints IIWA starts from). For IIWA's dilated layout set
-``strides=(4, 2, 1, 1)`` (spec swin.md; drop path 0.3 as every IIWA config).
+``strides=(4, 2, 1, 1)`` (output strides 4, 8, 8, 8; drop path 0.3 as every IIWA config).
 """
 from detectron2.config import LazyCall as L
 

@@ -1,4 +1,4 @@
-"""ADE20K (SceneParsing, ADEChallengeData2016): 150 classes, catalog entries (specs/data.md).
+"""ADE20K (SceneParsing, ADEChallengeData2016): 150 classes, catalog entries.
 
 Layout under ``$DETECTRON2_DATASETS``::
 

@@ -1,4 +1,4 @@
-"""Pascal Context: 59- and 459-class catalog entries over the VOC2010 images (specs/data.md).
+"""Pascal Context: 59- and 459-class catalog entries over the VOC2010 images.
 
 Layout under ``$DETECTRON2_DATASETS``::
 

@@ -1,4 +1,4 @@
-"""The built-in toy dataset: textured objects on noise, in ADE20K's raw layout (specs/data.md).
+"""The built-in toy dataset: textured objects on noise, in ADE20K's raw layout.
 
 Made by ``tools/make_toy_dataset.py`` under ``$DETECTRON2_DATASETS/toy``::
 

@@ -1,3 +1,2 @@
 """Backbones registered in Detectron2's BACKBONE_REGISTRY."""
-from . import swin  # noqa: F401
-from . import context_cluster  # noqa: F401
+from . import context_cluster, swin  # noqa: F401  (register the backbones)

@@ -12,7 +12,7 @@ Variants ("-4/-25/-49" = proposal centres per region: 2x2, 5x5, 7x7; the regions
     coc_medium(proposals=4 | 25 | 49, **kwargs)   depths 4,4,12,4  heads 6,6,12,12   28,778,544 params
 """
 import math
-from typing import Sequence, Union
+from typing import Dict, List, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -87,7 +87,8 @@ class Cluster(nn.Module):
     points, the first release, which the authors' ADE20K checkpoints were trained with).
     """
 
-    def __init__(self, dim, heads=4, head_dim=24, proposal_size=2, fold=1, agg_norm="sim"):
+    def __init__(self, dim: int, heads: int = 4, head_dim: int = 24, proposal_size: int = 2, fold: int = 1,
+                 agg_norm: str = "sim"):
         super().__init__()
         if agg_norm not in AGG_NORMS:
             raise ValueError(f"Cluster: agg_norm must be one of {AGG_NORMS}, got '{agg_norm}'")
@@ -140,8 +141,8 @@ class Cluster(nn.Module):
 class ContextClusterBlock(nn.Module):
     """Pre-norm block: x + ls1 * Cluster(GN(x)), then x + ls2 * MLP(GN(x)), with drop path."""
 
-    def __init__(self, dim, mlp_ratio=4.0, heads=4, head_dim=24, proposal_size=2, fold=1, agg_norm="sim",
-                 drop_path=0.0, layer_scale_init=1e-5):
+    def __init__(self, dim: int, mlp_ratio: float = 4.0, heads: int = 4, head_dim: int = 24, proposal_size: int = 2,
+                 fold: int = 1, agg_norm: str = "sim", drop_path: float = 0.0, layer_scale_init: float = 1e-5):
         super().__init__()
         self.norm1 = nn.GroupNorm(1, dim)
         self.token_mixer = Cluster(dim, heads=heads, head_dim=head_dim, proposal_size=proposal_size,
@@ -163,7 +164,7 @@ class ContextClusterBlock(nn.Module):
 class PointReducer(nn.Module):
     """Strided convolution that merges neighbouring points (the stem and the between-stage reducers)."""
 
-    def __init__(self, in_chans, embed_dim, kernel_size, stride, padding):
+    def __init__(self, in_chans: int, embed_dim: int, kernel_size: int, stride: int, padding: int):
         super().__init__()
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size, stride=stride, padding=padding)
 
@@ -269,7 +270,7 @@ class ContextCluster(nn.Module):
         grid = torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=0).to(x.dtype)
         return grid.unsqueeze(0).expand(batch, -1, -1, -1)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         """[B, 3, H, W] normalised RGB -> list of 4 maps [B, C_i, H/s_i, W/s_i] (strides 4, 8, 16, 32)."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"ContextCluster: expected an image batch [B, 3, H, W], got shape {list(x.shape)}")
@@ -345,21 +346,21 @@ class D2ContextCluster(ContextCluster, Backbone):
                     layer_scale_init=coc.get("LAYER_SCALE_INIT", 1e-5), out_features=tuple(coc.OUT_FEATURES))
 
     @property
-    def size_divisibility(self):
+    def size_divisibility(self) -> int:
         """Inputs are padded to multiples of this (32 for every dense variant)."""
         return self.required_divisor
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """[B, 3, H, W] normalised RGB -> {"res2": ..., "res5": ...} (only ``out_features``)."""
         outs = dict(zip(["res2", "res3", "res4", "res5"], super().forward(x)))
         return {name: outs[name] for name in self._out_features}
 
 
-def coc_small(proposals=4, **kwargs):
+def coc_small(proposals: int = 4, **kwargs) -> "D2ContextCluster":
     """CoC-Small-{4,25,49} as a D2ContextCluster; ``kwargs`` go to its constructor (e.g. agg_norm)."""
     return D2ContextCluster(**variant_kwargs("small", proposals), **kwargs)
 
 
-def coc_medium(proposals=4, **kwargs):
+def coc_medium(proposals: int = 4, **kwargs) -> "D2ContextCluster":
     """CoC-Medium-{4,25,49} as a D2ContextCluster; ``kwargs`` go to its constructor (e.g. agg_norm)."""
     return D2ContextCluster(**variant_kwargs("medium", proposals), **kwargs)

@@ -7,17 +7,16 @@ the window size never shrinks and odd blocks always shift, whatever the feature 
 stride 1 (IIWA's dilated layout, ``strides=(4, 2, 1, 1)``) keeps the resolution.
 """
 import math
-from typing import NamedTuple, Optional
+from typing import Dict, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint
-from timm.layers import DropPath, Mlp, trunc_normal_
-
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
+from timm.layers import DropPath, Mlp, trunc_normal_
 
 from ctxseg.layers import init_linear_and_layernorm, pad_to_multiple, window_partition
 from ctxseg.layers.attention import relative_position_bias, relative_position_index, self_attention
@@ -131,7 +130,7 @@ class SwinBlock(nn.Module):
 class PatchMerging(nn.Module):
     """Concatenate each 2x2 neighbourhood, LayerNorm(4C), Linear(4C -> 2C); stride 2 halves the size, 1 keeps it."""
 
-    def __init__(self, dim, stride=2):
+    def __init__(self, dim: int, stride: int = 2):
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"PatchMerging: stride must be 1 or 2, got {stride}")
@@ -210,9 +209,10 @@ class D2SwinTransformer(Backbone):
     """
 
     @configurable
-    def __init__(self, *, embed_dim, depths, num_heads, window_size=7, mlp_ratio=4.0, drop_path_rate=0.0,
-                 strides=(4, 2, 2, 2), out_features=("res2", "res3", "res4", "res5"), frozen_stages=-1,
-                 use_checkpoint=False, patch_size=4, in_chans=3):
+    def __init__(self, *, embed_dim: int, depths: Sequence[int], num_heads: Sequence[int], window_size: int = 7,
+                 mlp_ratio: float = 4.0, drop_path_rate: float = 0.0, strides: Sequence[int] = (4, 2, 2, 2),
+                 out_features: Sequence[str] = ("res2", "res3", "res4", "res5"), frozen_stages: int = -1,
+                 use_checkpoint: bool = False, patch_size: int = 4, in_chans: int = 3):
         """
         Args:
             embed_dim: channels E of stage 0; stage i has E * 2^i.
@@ -320,11 +320,11 @@ class D2SwinTransformer(Backbone):
         return self
 
     @property
-    def size_divisibility(self):
+    def size_divisibility(self) -> int:
         """32 (the total stride) for the standard layout; 0 when a merge has stride 1."""
         return math.prod(self.strides) if all(s == 2 for s in self.strides[1:]) else 0
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """(B, C, H, W) image -> {"res2".. "res5": (B, C_i, H_i, W_i)} for the requested features."""
         if x.dim() != 4:
             raise ValueError(f"D2SwinTransformer takes a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
@@ -339,7 +339,7 @@ class D2SwinTransformer(Backbone):
                 outputs[name] = getattr(self, f"norm{i}")(features).permute(0, 3, 1, 2)
         return outputs
 
-    def output_shape(self):
+    def output_shape(self) -> Dict[str, ShapeSpec]:
         """Channels and stride of each returned feature."""
         return {
             name: ShapeSpec(channels=self._out_feature_channels[name], stride=self._out_feature_strides[name])
@@ -347,21 +347,21 @@ class D2SwinTransformer(Backbone):
         }
 
 
-def swin_tiny(**kwargs):
+def swin_tiny(**kwargs) -> D2SwinTransformer:
     """Swin-T: E=96, depths (2, 2, 6, 2), heads (3, 6, 12, 24)."""
     return D2SwinTransformer(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), **kwargs)
 
 
-def swin_small(**kwargs):
+def swin_small(**kwargs) -> D2SwinTransformer:
     """Swin-S: E=96, depths (2, 2, 18, 2), heads (3, 6, 12, 24)."""
     return D2SwinTransformer(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24), **kwargs)
 
 
-def swin_base(**kwargs):
+def swin_base(**kwargs) -> D2SwinTransformer:
     """Swin-B: E=128, depths (2, 2, 18, 2), heads (4, 8, 16, 32); pass window_size=12 for the 384 checkpoints."""
     return D2SwinTransformer(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32), **kwargs)
 
 
-def swin_large(**kwargs):
+def swin_large(**kwargs) -> D2SwinTransformer:
     """Swin-L: E=192, depths (2, 2, 18, 2), heads (6, 12, 24, 48); pass window_size=12 for the 384 checkpoints."""
     return D2SwinTransformer(embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48), **kwargs)

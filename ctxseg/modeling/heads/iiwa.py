@@ -1,5 +1,5 @@
-"""The IIWA head modules of spec iiwa.md 6 in one import: the Cross-IIWA fusion neck (6.1, ``iiwa_fusion``)
-and the IIWA decoder (6.2, ``iiwa_decoder``)."""
+"""The IIWA head modules in one import: the Cross-IIWA fusion neck (``iiwa_fusion``) and the IIWA decoder
+(``iiwa_decoder``), both reconstructed (docs/iiwa_reconstruction.md)."""
 from .iiwa_decoder import IIWADecoderBlock, IIWADecoderHead
 from .iiwa_fusion import FusionFFN, IIWAFusionNeck
 

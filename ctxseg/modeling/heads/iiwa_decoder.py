@@ -6,7 +6,7 @@ the query; a Swin-Unet-style head (LayerNorm, Linear to ``embed_dim``, patch exp
 Dropout2d, 1x1 conv) predicts at stride 8 / head_scale, and an auxiliary classifier on the embedded
 query gives deep supervision (weight 0.4).
 """
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple, Type, Union
 
 import torch
 from detectron2.config import configurable
@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ctxseg.layers import MultiScaleCrossIIWA, SelfIIWA, init_linear_and_layernorm, key_windows_from_memories
+from ctxseg.layers.window import WindowSize
 
 from ..losses import SegmentationCrossEntropy
 
@@ -25,8 +26,10 @@ __all__ = ["IIWADecoderHead", "IIWADecoderBlock"]
 class IIWADecoderBlock(nn.Module):
     """One decoder block: Self-IIWA on the query map, then MS Cross-IIWA to the memory key windows."""
 
-    def __init__(self, dim, window_size_q, window_size_k, num_heads, qkv_bias=True, qk_scale=None, drop=0.0,
-                 attn_drop=0.0, drop_path=0.0, mlp_ratio=4.0, norm_layer=nn.LayerNorm, use_checkpoint=False):
+    def __init__(self, dim: int, window_size_q: WindowSize, window_size_k: WindowSize, num_heads: int,
+                 qkv_bias: bool = True, qk_scale: Optional[float] = None, drop: float = 0.0, attn_drop: float = 0.0,
+                 drop_path: float = 0.0, mlp_ratio: float = 4.0, norm_layer: Type[nn.Module] = nn.LayerNorm,
+                 use_checkpoint: bool = False):
         super().__init__()
         common = dict(num_heads=num_heads, qkv_bias=qkv_bias, qk_scale=qk_scale, attn_drop=attn_drop,
                       proj_drop=drop, mlp_ratio=mlp_ratio, norm_layer=norm_layer, drop_path=drop_path)
@@ -34,7 +37,8 @@ class IIWADecoderBlock(nn.Module):
         self.cross_attn = MultiScaleCrossIIWA(dim, window_size_q, window_size_k, **common)
         self.use_checkpoint = use_checkpoint
 
-    def forward(self, query, key_windows, key_tokens):
+    def forward(self, query: torch.Tensor, key_windows: Union[torch.Tensor, List[torch.Tensor]],
+                key_tokens: Union[torch.Tensor, List[torch.Tensor]]) -> torch.Tensor:
         """query (B, H, W, D); key windows (B, nWk, wk0, wk1, D) and tokens (B, nWk, D) -> (B, H, W, D)."""
         if self.use_checkpoint and torch.is_grad_enabled():
             query = checkpoint(self.self_attn, query, use_reentrant=False)
@@ -79,11 +83,12 @@ class IIWADecoderHead(nn.Module):
     @configurable
     def __init__(self, *, num_classes: int, embed_dim: int = 384, query_dim: int = 256,
                  memory_dims: Sequence[int] = (96, 192, 384), query_in_channels: Optional[int] = None,
-                 depths: Sequence[int] = (1, 1, 1, 1), num_heads=8, window_size_q=(8, 8), window_size_k=(8, 8),
+                 depths: Sequence[int] = (1, 1, 1, 1), num_heads: Union[int, Sequence[int]] = 8,
+                 window_size_q: WindowSize = (8, 8), window_size_k: WindowSize = (8, 8),
                  mlp_ratio: float = 4.0, qkv_bias: bool = True, qk_scale: Optional[float] = None,
                  drop_rate: float = 0.0, attn_drop_rate: float = 0.0, drop_path_rate: float = 0.2,
-                 norm_layer=nn.LayerNorm, patch_norm: bool = True, ape: bool = False, head_scale: int = 4,
-                 aux_classes: Optional[int] = None, query_feature: str = "res5",
+                 norm_layer: Type[nn.Module] = nn.LayerNorm, patch_norm: bool = True, ape: bool = False,
+                 head_scale: int = 4, aux_classes: Optional[int] = None, query_feature: str = "res5",
                  memory_features: Sequence[str] = ("f0", "f1", "f2"), ignore_value: int = 255,
                  class_weight: Optional[Sequence[float]] = None, ohem_thresh: Optional[float] = 0.7,
                  ohem_min_kept: Optional[int] = 100000, aux_weight: float = 0.4, align_corners: bool = False,
@@ -204,7 +209,7 @@ class IIWADecoderHead(nn.Module):
         x = self.expand_norm(x).permute(0, 3, 1, 2)
         return self.classifier(self.dropout(x))
 
-    def forward(self, features: Dict[str, torch.Tensor]):
+    def forward(self, features: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
         """``(logits, aux)``: (B, K, s*h, s*w) at stride 8 / head_scale and (B, K, h, w) at the query's stride."""
         query = self.embed_query(features)
         aux = self.aux_classifier(self.aux_norm(query)).permute(0, 3, 1, 2)
@@ -213,7 +218,7 @@ class IIWADecoderHead(nn.Module):
             query = block(query, key_windows, key_tokens)
         return self.predict(query), aux
 
-    def losses(self, outputs, targets):
+    def losses(self, outputs: Tuple[torch.Tensor, torch.Tensor], targets: torch.Tensor) -> Dict[str, torch.Tensor]:
         """``{"loss_sem_seg", "loss_aux"}`` for ``(logits, aux)`` from ``forward`` and (N, H, W) int64 targets."""
         logits, aux = outputs
         return {"loss_sem_seg": self.loss(logits, targets), "loss_aux": self.aux_loss(aux, targets)}

@@ -7,8 +7,9 @@ The neck returns ``{"f0": F0, "f1": F1, "f2": F2, "res5": res5}``: the fused map
 memories, the untouched top map is its query (as upstream's segmentor ``extract_feat`` passes them).
 """
 import logging
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
+import torch
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
@@ -26,12 +27,12 @@ logger = logging.getLogger(__name__)
 class FusionFFN(nn.Module):
     """Optional pre-norm feed-forward residual after a fusion: ``x + Dropout(Mlp(norm(x)))`` on NCHW maps."""
 
-    def __init__(self, dim, hidden_dim, dropout=0.1):
+    def __init__(self, dim: int, hidden_dim: int, dropout: float = 0.1):
         super().__init__()
         self.norm = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, hidden_dim, act_layer=nn.GELU, drop=dropout)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, C, H, W) -> (B, C, H, W)."""
         y = x.permute(0, 2, 3, 1)
         return x + self.mlp(self.norm(y)).permute(0, 3, 1, 2)
@@ -70,7 +71,7 @@ class IIWAFusionNeck(Backbone):
     def __init__(self, *, bottom_up: Backbone, in_features: Sequence[str] = ("res2", "res3", "res4", "res5"),
                  d_models: Optional[Sequence[int]] = None, n_head: Sequence[int] = (4, 8, 16),
                  patch_sizes: Sequence[Sequence[int]] = ((4, 4), (8, 8), (4, 4), (4, 4), (4, 4), (4, 4)),
-                 dropout_ratio: float = 0.1, scale="one", local_softmax: bool = False, fusion_ffn: bool = False,
+                 dropout_ratio: float = 0.1, scale: str = "one", local_softmax: bool = False, fusion_ffn: bool = False,
                  dim_feedforwards: Optional[Sequence[int]] = None, num_outs: int = 3, cascade_num: int = 1,
                  out_type: str = "2", pos_type: str = "sin", overlap: bool = False, extra_out: bool = False,
                  adapt_size1=None, adapt_size2=None, upsample_cfg=None, norm_cfg=None, out_channels=None):
@@ -154,7 +155,7 @@ class IIWAFusionNeck(Backbone):
                 raise ValueError(f"IIWAFusionNeck: only {name}={expected!r} is implemented (the released "
                                  f"Cross-IIWA cascade), got {name}={value!r}")
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Image batch (B, 3, H, W) -> ``{"f0", "f1", "f2": fused maps, <top>: the top bottom-up map}``."""
         bottom = self.bottom_up(x)
         levels = [bottom[name] for name in self.in_features]
@@ -168,13 +169,13 @@ class IIWAFusionNeck(Backbone):
         outputs[self.in_features[3]] = levels[3]
         return {name: outputs[name] for name in self._out_features}
 
-    def output_shape(self):
+    def output_shape(self) -> Dict[str, ShapeSpec]:
         """Channels and strides of ``f0, f1, f2`` and of the passed-through top map."""
         return {name: ShapeSpec(channels=self._out_feature_channels[name], stride=self._out_feature_strides[name])
                 for name in self._out_features}
 
     @property
-    def size_divisibility(self):
+    def size_divisibility(self) -> int:
         """The bottom-up backbone's; the fusions pad to their windows internally."""
         return self.bottom_up.size_divisibility
 

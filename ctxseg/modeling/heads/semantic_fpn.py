@@ -10,6 +10,7 @@ From a yacs config: ``MODEL.BACKBONE.NAME: build_semantic_fpn_backbone`` wraps t
 import math
 from typing import Dict, Optional, Sequence
 
+import torch
 import torch.nn as nn
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
@@ -43,7 +44,7 @@ def build_semantic_fpn_backbone(cfg, input_shape: ShapeSpec) -> FPN:
                                    fuse_type=cfg.MODEL.FPN.FUSE_TYPE)
 
 
-def fpn_feature_shapes(channels=256, strides=(4, 8, 16, 32)):
+def fpn_feature_shapes(channels: int = 256, strides: Sequence[int] = (4, 8, 16, 32)) -> Dict[str, ShapeSpec]:
     """Shapes of FPN outputs ``p2..p5`` (the head's ``input_shape``) for a LazyConfig."""
     return {f"p{int(math.log2(s))}": ShapeSpec(channels=channels, stride=s) for s in strides}
 
@@ -87,10 +88,10 @@ class SemanticFPNHead(SemSegFPNHead):
             x = x + head(features[name])
         return self.predictor(self.dropout(x))
 
-    def forward(self, features):
+    def forward(self, features: Dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits (N, K, H/stride, W/stride) from a dict of FPN features."""
         return self.layers(features)
 
-    def losses(self, logits, targets):
+    def losses(self, logits: torch.Tensor, targets: torch.Tensor) -> Dict[str, torch.Tensor]:
         """``{"loss_sem_seg": ...}`` for logits from ``forward`` and (N, H, W) int64 targets."""
         return {"loss_sem_seg": self.loss(logits, targets)}

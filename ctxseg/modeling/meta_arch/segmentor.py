@@ -5,7 +5,7 @@ MMSegmentation's multi-scale + flip test-time augmentation (the views come from 
 in Detectron2's form, ``[{"sem_seg": (K, height, width) class probabilities}]`` at each image's original size;
 ``predict`` gives the label map with bounded memory.
 """
-from typing import Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -27,7 +27,8 @@ BAND_VALUES = 2 ** 24
 __all__ = ["EncoderDecoderSegmentor", "sliding_windows"]
 
 
-def sliding_windows(height, width, crop_size, stride):
+def sliding_windows(height: int, width: int, crop_size: Sequence[int],
+                    stride: Sequence[int]) -> List[Tuple[int, int, int, int]]:
     """(y0, y1, x0, x1) of every window of the slide grid (MMSegmentation's rule)."""
     (ch, cw), (sh, sw) = crop_size, stride
     rows = max(height - ch + sh - 1, 0) // sh + 1
@@ -114,7 +115,8 @@ class EncoderDecoderSegmentor(nn.Module):
         """(C, H, W) image on 0..255 -> normalised float32 on the model's device."""
         return (image.to(self.device, non_blocking=True).float() - self.pixel_mean) / self.pixel_std
 
-    def forward(self, batched_inputs):
+    def forward(self, batched_inputs: List[Dict[str, Any]]
+                ) -> Union[Dict[str, torch.Tensor], List[Dict[str, torch.Tensor]]]:
         """Losses (training) or ``[{"sem_seg": probabilities}]`` (inference) for mapper outputs."""
         if self.training:
             return self.forward_train(batched_inputs)
@@ -199,7 +201,7 @@ class EncoderDecoderSegmentor(nn.Module):
             for flip in (False, True) if self.tta_flip else (False,):
                 yield self.view_logits(image.flip(-1) if flip else image), flip
 
-    def inference(self, sample):
+    def inference(self, sample: Dict[str, Any]) -> Dict[str, torch.Tensor]:
         """``{"sem_seg": (K, height, width) probabilities}`` for one mapped test sample.
 
         Each view's logits are resized to the original size, turned into probabilities (flipped back for
@@ -221,7 +223,8 @@ class EncoderDecoderSegmentor(nn.Module):
         image = sample["image"]
         return sample.get("height", image.shape[-2]), sample.get("width", image.shape[-1])
 
-    def predict(self, sample, with_probabilities=False, max_elements=LABELS_AT_ONCE):
+    def predict(self, sample: Dict[str, Any], with_probabilities: bool = False, max_elements: int = LABELS_AT_ONCE
+                ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """``(labels, probabilities or None)`` of one mapped sample at its original size.
 
         The labels are the argmax of :meth:`inference`'s probabilities. When the whole (K, H, W) map would

@@ -1,7 +1,7 @@
 """Semantic FPN on a Context Cluster backbone, ADE20K 512x512, 80k iterations: the authors' recipe.
 
 Shared by ``fpn_coc_{small,medium}_{4,25,49}_512x512_80k.py``, which only choose the backbone. The recipe
-(``specs/coc.md`` section 4): AdamW lr 1e-4, weight decay 1e-4 on every parameter, poly 0.9 with no
+(the authors' released mmseg 0.19 configs): AdamW lr 1e-4, weight decay 1e-4 on every parameter, poly 0.9 with no
 warm-up down to 0, batch 32, 512x512 crops padded to 512x512 (the position channels depend on the
 padded size), test at short side 512 then resized (not padded) to multiples of 32, whole-image
 inference, cross-entropy averaged over all pixels (mmseg 0.19). Commands: ``projects/ContextCluster/README.md``.
@@ -29,7 +29,7 @@ model.test_mode = "whole"
 # 8 GPUs x 4 images, as the authors' README trains. PVT's recipe, which CoC says it follows, is
 # 4 GPUs x 4 = 16 at the same lr and iterations: dataloader.train.total_batch_size=16.
 dataloader.train.total_batch_size = 32
-# Test (spec 4.3): keep-ratio resize into (2048, 512), then stretch to the next multiples of 32.
+# Test, as the released configs: keep-ratio resize into (2048, 512), then stretch to the next multiples of 32.
 dataloader.test.mapper.augmentations = [
     L(ResizeKeepRatio)(base_scale=BASE_SCALE),
     L(AlignResize)(size_divisor=32),

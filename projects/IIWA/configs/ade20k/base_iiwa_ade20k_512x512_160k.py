@@ -1,7 +1,7 @@
-"""IIWA on ADE20K, 512x512 crops, 160k iterations: the Swin-S recipe (spec iiwa.md 5.1, 5.2 row 1).
+"""IIWA on ADE20K, 512x512 crops, 160k iterations: the Swin-S recipe of the released config.
 
 Shared by ``iiwa_swin_{s,b,l}_512x512_160k.py``. AdamW lr 6e-5, weight decay 0.01 with no decay on
-norms and position tables (mmcv's name rule, spec 5.6), linear warm-up 1500 iterations from 1e-7
+norms and position tables (mmcv's name rule, ctxseg.engine.optimizer), linear warm-up 1500 iterations from 1e-7
 then poly 0.95, 8 GPUs x 2 images, sliding-window test 512x512 stride 384, single scale.
 """
 from .....configs.common.data.ade20k import NUM_CLASSES, dataloader  # noqa: F401

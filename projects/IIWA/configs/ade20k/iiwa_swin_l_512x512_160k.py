@@ -13,7 +13,7 @@ model.head.update(embed_dim=384, query_dim=384, memory_dims=(192, 384, 768), dep
 model.test_mode = "whole"
 model.crop_size = None
 model.stride = None
-# The released data.test is 6 scales + flip, though the number is published as single scale (quirk 21);
+# The released data.test is 6 scales + flip, though the number is published as single scale;
 # single scale: model.tta_scales=None model.tta_flip=False.
 model.tta_scales = TTA_RATIOS
 model.tta_flip = True

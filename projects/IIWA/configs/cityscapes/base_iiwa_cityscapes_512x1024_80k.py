@@ -1,14 +1,14 @@
-"""IIWA on Cityscapes, 512x1024 crops, 80k iterations: what every stage and backbone shares (spec 5.2 rows 8-13).
+"""IIWA on Cityscapes, 512x1024 crops, 80k iterations: what every stage and backbone shares.
 
 19 classes with the upstream class weights, neck windows (4,8)/(8,16) and decoder windows (4,8) (a
-64x128 query map: 256 windows), AdamW lr 6e-5 / wd 0.01 (spec 5.6), poly 0.96 after a linear warm-up
+64x128 query map: 256 windows), AdamW lr 6e-5 / wd 0.01 (MMCV's name rule for norms), poly 0.96 after a linear warm-up
 from 1e-6, 8 GPUs x 2 images, checkpoint and evaluation every 8k iterations. Stage 2 (fine train, or
 fine train+val) starts from the stage-1 (coarse + fine) model:
 
     iiwa_swin_{s,b}_512x1024_80k_coarse.py -> iiwa_swin_{s,b}_512x1024_80k.py / ..._80k_trainval.py
 
 The published val numbers (83.1 / 84.0) are multi-scale + flip while the released stage-2 configs'
-data.test is single scale (spec quirk 21); ms+flip: model.tta_scales=[0.5,0.75,1.0,1.25,1.5,1.75]
+data.test is single scale (docs/iiwa_reconstruction.md); ms+flip: model.tta_scales=[0.5,0.75,1.0,1.25,1.5,1.75]
 model.tta_flip=True.
 """
 from .....configs.common.data.cityscapes import CITYSCAPES_CLASS_WEIGHTS, NUM_CLASSES, dataloader  # noqa: F401

@@ -16,7 +16,8 @@ model.backbone.bottom_up = SWIN_B
 model.backbone.bottom_up.strides = (4, 2, 1, 1)
 model.head.update(embed_dim=256, query_dim=256, memory_dims=(128, 256, 512), depths=(1, 1, 1))
 # Upstream "backbone: lr_mult". Our neck lives under backbone.fusions, so the key names the Swin only;
-# being longer than "norm", it still gives Swin norms lr x 0.2 with weight decay (spec 5.6).
+# being longer than "norm", it still gives Swin norms lr x 0.2 with weight decay
+# (MMCV's rule: only the longest matching key applies, ctxseg.engine.optimizer).
 optimizer.params.custom_keys["backbone.bottom_up"] = {"lr_mult": 0.2}
 
 train.output_dir = "./output/iiwa_swin_b_512x1024_80k_coarse"

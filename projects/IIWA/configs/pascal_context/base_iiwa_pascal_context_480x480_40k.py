@@ -1,9 +1,9 @@
-"""IIWA on Pascal Context-59, 480x480 crops, 40k iterations: the Swin-S recipe (spec iiwa.md 5.2 row 6).
+"""IIWA on Pascal Context-59, 480x480 crops, 40k iterations: the Swin-S recipe of the released config.
 
 Shared by ``iiwa_swin_{s,b}_480x480_40k.py``. Decoder windows (6,6) (a 60x60 query map: 100 windows),
-AdamW lr 6e-5 / wd 0.01 (spec 5.6), warm-up 750 iterations from 1e-6 then poly 0.96, sliding-window
+AdamW lr 6e-5 / wd 0.01 (MMCV's name rule for norms), warm-up 750 iterations from 1e-6 then poly 0.96, sliding-window
 test 480x480 stride 320. The released data.test is 6 scales + flip, though the README calls the
-numbers single scale (spec quirk 21); single scale: model.tta_scales=None model.tta_flip=False.
+numbers single scale (docs/iiwa_reconstruction.md); single scale: model.tta_scales=None model.tta_flip=False.
 """
 from .....configs.common.data.pascal_context_59 import NUM_CLASSES, TTA_RATIOS, dataloader  # noqa: F401
 from .....configs.common.models.iiwa import model

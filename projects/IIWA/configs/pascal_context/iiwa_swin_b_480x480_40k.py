@@ -12,7 +12,8 @@ model.head.update(embed_dim=256, query_dim=256, memory_dims=(128, 256, 512), dep
 dataloader.train.total_batch_size = 24
 
 # Upstream "backbone: lr_mult". Our neck lives under backbone.fusions, so the key names the Swin only;
-# being longer than "norm", it still gives Swin norms lr x 0.2 with weight decay (spec 5.6).
+# being longer than "norm", it still gives Swin norms lr x 0.2 with weight decay
+# (MMCV's rule: only the longest matching key applies, ctxseg.engine.optimizer).
 optimizer.params.custom_keys["backbone.bottom_up"] = {"lr_mult": 0.2}
 
 train.output_dir = "./output/iiwa_swin_b_480x480_40k"
