@@ -6,16 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .iiwa_attention import attend, check_heads, check_window_size, merge_heads, split_heads
+from .attention import cross_attention
+from .iiwa_attention import check_heads, check_window_size
 from .position import sine_position_embedding
-from .window import (
-    WindowSize,
-    pad_to_multiple,
-    upsample_window_grid,
-    window_grid_size,
-    window_merge,
-    window_partition,
-)
+from .window import WindowSize, add_windows, pad_to_multiple, upsample_window_grid, window_grid_size, window_partition
 
 __all__ = ["CrossIIWA"]
 
@@ -109,17 +103,21 @@ class CrossIIWA(nn.Module):
         return query_grid
 
     def forward(self, key: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-        """key (B, C1, h, w) (the smaller map, keys and values), query (B, C2, H, W) -> (B, d_model, H, W)."""
+        """key (B, C1, h, w) (the smaller map, keys and values), query (B, C2, H, W) -> (B, d_model, H, W).
+
+        The output is NCHW in shape and channels-last in memory (the layout it is computed in; the next
+        fusion and the decoder read it channel-last again, so no copy is made either way)."""
         grid = self._check_inputs(key, query)
         b, _, h, w = query.shape
         d = self.d_model
 
-        key = key.permute(0, 2, 3, 1)
+        # Channel-last copies (none when the maps are channels-last in memory, as fusion outputs are).
+        key = key.permute(0, 2, 3, 1).contiguous()
         shortcut = self.proj(key).permute(0, 3, 1, 2)
         shortcut = F.interpolate(shortcut, size=(h, w), mode="bilinear", align_corners=True).permute(0, 2, 3, 1)
 
         key = pad_to_multiple(key, self.win_size_k)
-        query = pad_to_multiple(query.permute(0, 2, 3, 1), self.win_size_q)
+        query = pad_to_multiple(query.permute(0, 2, 3, 1).contiguous(), self.win_size_q)
         hp, wp = query.shape[1], query.shape[2]
 
         # Local branch: the same intra-window position code in every window, added before k and v alike.
@@ -127,27 +125,22 @@ class CrossIIWA(nn.Module):
         k_win = k_win + sine_position_embedding(*self.win_size_k, self.in_chans1, device=key.device).to(key.dtype)
         q_win = window_partition(query, self.win_size_q)
         q_win = q_win + sine_position_embedding(*self.win_size_q, self.in_chans2, device=query.device).to(query.dtype)
-        k_tokens, q_tokens = k_win.flatten(1, 2), q_win.flatten(1, 2)
-        local = attend(split_heads(self.q_lin(q_tokens), self.nhead),
-                       split_heads(self.k_lin(k_tokens), self.nhead),
-                       split_heads(self.v_lin(k_tokens), self.nhead),
-                       self.scale, softmax=self.local_softmax)
-        local = window_merge(merge_heads(local).view(-1, *self.win_size_q, d), self.win_size_q, hp, wp)
-        q = query + self.dropout1(local)
+        local = cross_attention(q_win.flatten(1, 2), k_win.flatten(1, 2), self.q_lin, self.k_lin, self.v_lin,
+                                self.nhead, self.scale, softmax=self.local_softmax)
+        q = add_windows(query, self.dropout1(local), self.win_size_q)
         q = q + self.proj1(q)
 
         # Global branch between window averages, each with the sine embedding of the window grid.
         grid_pos = sine_position_embedding(*grid, d, device=query.device).to(query.dtype).permute(2, 0, 1)
         q_glob = (self.avgpool_q(q.permute(0, 3, 1, 2)) + grid_pos).flatten(2).transpose(1, 2)
         k_glob = (self.avgpool_k(key.permute(0, 3, 1, 2)) + grid_pos).flatten(2).transpose(1, 2)
-        glob = attend(split_heads(self.q_lin2(q_glob), self.nhead),
-                      split_heads(self.k_lin2(k_glob), self.nhead),
-                      split_heads(self.v_lin2(k_glob), self.nhead), self.scale)
-        q = q + self.dropout2(upsample_window_grid(merge_heads(glob).view(b, *grid, d), (hp, wp)))
+        glob = cross_attention(q_glob, k_glob, self.q_lin2, self.k_lin2, self.v_lin2, self.nhead, self.scale)
+        glob = glob.view(b, *grid, d)
+        q = q + self.dropout2(upsample_window_grid(glob, (hp, wp)))
         q = q + self.proj2(q)
 
         out = shortcut + self.norm1(q[:, :h, :w])
-        return self.norm2(out).permute(0, 3, 1, 2).contiguous()
+        return self.norm2(out).permute(0, 3, 1, 2)
 
     def extra_repr(self):
         return (f"in_chans1={self.in_chans1}, in_chans2={self.in_chans2}, d_model={self.d_model}, "

@@ -6,9 +6,11 @@ import torch
 from timm.layers import DropPath, Mlp
 from torch import nn
 
-from .iiwa_attention import attend, check_heads, check_window_size, merge_heads, relative_position_index, split_heads
+from .attention import cross_attention, relative_position_bias, relative_position_index
+from .iiwa_attention import check_heads, check_window_size
 from .position import sine_position_embedding
-from .window import WindowSize, pad_to_multiple, upsample_window_grid, window_merge, window_partition, window_pool
+from .residual import add_residual
+from .window import WindowSize, add_windows, pad_to_multiple, upsample_window_grid, window_partition, window_pool
 from .window_matching import gather_windows, match_windows
 
 __all__ = ["MultiScaleCrossIIWA"]
@@ -69,8 +71,7 @@ class MultiScaleCrossIIWA(nn.Module):
 
     def relative_position_bias(self):
         """The local cross-attention bias (heads, Nq, Nk) gathered from the table."""
-        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
-        return bias.view(*self.relative_position_index.shape, -1).permute(2, 0, 1)
+        return relative_position_bias(self.relative_position_bias_table, self.relative_position_index)
 
     def _key_inputs(self, key_windows, key_tokens, batch):
         if isinstance(key_windows, (list, tuple)):
@@ -97,40 +98,34 @@ class MultiScaleCrossIIWA(nn.Module):
                              f"got {tuple(query.shape)}")
         b, h, w, c = query.shape
         key_windows, key_tokens = self._key_inputs(key_windows, key_tokens, b)
-        q = pad_to_multiple(query, self.window_size_q)
+        q = pad_to_multiple(query.contiguous(), self.window_size_q)
         hp, wp = q.shape[1], q.shape[2]
         grid = (hp // self.window_size_q[0], wp // self.window_size_q[1])
         grid_pos = sine_position_embedding(*grid, c, device=q.device).to(q.dtype)
 
         # Matching on raw window averages (no projection, no position embedding), as released.
         matching = match_windows(window_pool(q, self.window_size_q).flatten(1, 2), key_tokens)
-        key_windows = gather_windows(key_windows, matching)
+        key_windows = gather_windows(key_windows, matching).flatten(0, 1).flatten(1, 2)
         # A matched key token takes the position of the query window it was matched to.
         key_tokens = (gather_windows(key_tokens, matching).view(b, *grid, c) + grid_pos).flatten(1, 2)
 
         # Local cross-attention per matched window pair.
-        shortcut = q
         q_tokens = window_partition(q, self.window_size_q).flatten(1, 2)
-        k_tokens = key_windows.flatten(0, 1).flatten(1, 2)
-        local = attend(split_heads(self.q_lin(q_tokens), self.num_heads),
-                       split_heads(self.k_lin(k_tokens), self.num_heads),
-                       split_heads(self.v_lin(k_tokens), self.num_heads),
-                       self.scale, bias=self.relative_position_bias(), attn_drop=self.attn_drop)
-        local = window_merge(merge_heads(local).view(-1, *self.window_size_q, c), self.window_size_q, hp, wp)
-        q = shortcut + local
+        dropout_p = self.attn_drop.p if self.training else 0.0
+        local = cross_attention(q_tokens, key_windows, self.q_lin, self.k_lin, self.v_lin, self.num_heads,
+                                self.scale, self.relative_position_bias()[None], dropout_p)
+        q = add_windows(q, local, self.window_size_q)
         q = q + self.proj_drop(self.proj(q))
 
         # Inter-window attention against the matched key windows only (no bias, no attention dropout).
-        shortcut = q
         pooled = (window_pool(q, self.window_size_q) + grid_pos).flatten(1, 2)
-        glob = attend(split_heads(self.q_lin2(pooled), self.num_heads),
-                      split_heads(self.k_lin2(key_tokens), self.num_heads),
-                      split_heads(self.v_lin2(key_tokens), self.num_heads), self.scale)
-        q = shortcut + upsample_window_grid(merge_heads(glob).view(b, *grid, c), (hp, wp))
+        glob = cross_attention(pooled, key_tokens, self.q_lin2, self.k_lin2, self.v_lin2, self.num_heads, self.scale)
+        glob = glob.view(b, *grid, c)
+        q = q + upsample_window_grid(glob, (hp, wp))
         q = q + self.proj_drop2(self.proj2(q))
 
         q = q[:, :h, :w]
-        q = q + self.drop_path(self.mlp(self.norm1(q)))
+        q = add_residual(q, self.mlp(self.norm1(q)), self.drop_path)
         q = self.norm2(q)
         return (q, matching) if return_matching else q
 

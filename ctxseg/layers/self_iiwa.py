@@ -6,9 +6,11 @@ import torch
 from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import nn
 
-from .iiwa_attention import attend, check_heads, check_window_size, merge_heads, relative_position_index, split_heads
+from .attention import relative_position_bias, relative_position_index, self_attention
+from .iiwa_attention import check_heads, check_window_size
 from .position import sine_position_embedding
-from .window import WindowSize, pad_to_multiple, upsample_window_grid, window_merge, window_partition, window_pool
+from .residual import add_residual
+from .window import WindowSize, add_windows, pad_to_multiple, upsample_window_grid, window_partition, window_pool
 
 __all__ = ["SelfIIWA"]
 
@@ -51,39 +53,34 @@ class SelfIIWA(nn.Module):
 
     def relative_position_bias(self):
         """The local-attention bias (heads, N, N) gathered from the table."""
-        n = self.window_size[0] * self.window_size[1]
-        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(n, n, -1)
-        return bias.permute(2, 0, 1)
+        return relative_position_bias(self.relative_position_bias_table, self.relative_position_index)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, H, W, C) channel-last -> (B, H, W, C); any H, W (padded to windows inside, cropped after)."""
         if x.dim() != 4 or x.shape[-1] != self.dim:
             raise ValueError(f"SelfIIWA: expected a channel-last input (B, H, W, {self.dim}), got {tuple(x.shape)}")
         b, h, w, c = x.shape
-        x = pad_to_multiple(x, self.window_size)
+        x = pad_to_multiple(x.contiguous(), self.window_size)
         hp, wp = x.shape[1], x.shape[2]
         grid = (hp // self.window_size[0], wp // self.window_size[1])
 
         # Intra-window attention; no output projection before the residual (released).
-        shortcut = x
         tokens = window_partition(x, self.window_size).flatten(1, 2)
-        q, k, v = (split_heads(t, self.num_heads) for t in self.qkv(tokens).chunk(3, dim=-1))
-        local = attend(q, k, v, self.scale, bias=self.relative_position_bias(), attn_drop=self.attn_drop)
-        local = window_merge(merge_heads(local).view(-1, *self.window_size, c), self.window_size, hp, wp)
-        x = shortcut + local
+        dropout_p = self.attn_drop.p if self.training else 0.0
+        local = self_attention(tokens, self.qkv, self.num_heads, self.scale, self.relative_position_bias()[None],
+                               dropout_p)
+        x = add_windows(x, local, self.window_size)
         x = x + self.proj_drop(self.proj(x))
 
         # Inter-window attention between window averages (no bias, no attention dropout).
-        shortcut = x
         pooled = window_pool(x, self.window_size)
         pooled = pooled + sine_position_embedding(*grid, c, device=x.device).to(x.dtype)
-        q, k, v = (split_heads(t, self.num_heads) for t in self.qkv2(pooled.flatten(1, 2)).chunk(3, dim=-1))
-        glob = merge_heads(attend(q, k, v, self.scale)).view(b, *grid, c)
-        x = shortcut + upsample_window_grid(glob, (hp, wp))
+        glob = self_attention(pooled.reshape(b, -1, c), self.qkv2, self.num_heads, self.scale).view(b, *grid, c)
+        x = x + upsample_window_grid(glob, (hp, wp))
         x = x + self.proj_drop2(self.proj2(x))
 
         x = x[:, :h, :w]
-        x = x + self.drop_path(self.mlp(self.norm1(x)))
+        x = add_residual(x, self.mlp(self.norm1(x)), self.drop_path)
         return self.norm2(x)
 
     def extra_repr(self):

@@ -3,6 +3,7 @@ to distinct key windows, and the gather of the matched windows.
 
 The matching is the released one: raw dot products of the pooled, un-projected windows, solved per image
 by scipy's ``linear_sum_assignment`` on a float64 CPU copy (see docs/iiwa_reconstruction.md)."""
+import functools
 from typing import List, Tuple, Union
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from .tracing import refuse_graph_capture
-from .window import WindowSize, pad_to_multiple, window_partition, window_pool
+from .window import WindowSize, pad_to_multiple, window_grid_size
 
 __all__ = ["key_windows_from_memories", "match_windows", "gather_windows"]
 
@@ -25,17 +26,59 @@ def key_windows_from_memories(memories: Union[torch.Tensor, List[torch.Tensor]],
     """
     if len(memories) == 0:
         raise ValueError("key_windows_from_memories: memories is empty; give at least one (B, h, w, C) map")
-    wh, ww = (window_size, window_size) if isinstance(window_size, int) else tuple(window_size)
+    window_size = (window_size, window_size) if isinstance(window_size, int) else tuple(window_size)
     batch, channels = memories[0].shape[0], memories[0].shape[-1]
-    windows, tokens = [], []
     for i, memory in enumerate(memories):
         if memory.dim() != 4 or memory.shape[0] != batch or memory.shape[-1] != channels:
             raise ValueError(f"key_windows_from_memories: memories[{i}] has shape {tuple(memory.shape)}; every "
                              f"memory must be channel-last (B={batch}, h, w, C={channels})")
-        padded = pad_to_multiple(memory, (wh, ww))
-        windows.append(window_partition(padded, (wh, ww)).view(batch, -1, wh, ww, channels))
-        tokens.append(window_pool(padded, (wh, ww)).reshape(batch, -1, channels))
-    return torch.cat(windows, dim=1), torch.cat(tokens, dim=1)
+    return _KeyWindows.apply(window_size, *memories)
+
+
+class _KeyWindows(torch.autograd.Function):
+    """The windows and window averages of several maps in one buffer, with a backward in one pass per map.
+
+    Forward: each map is partitioned straight into its slice of the buffer (one copy per map, no
+    concatenation), the averages are taken from the buffer. Backward: each map's gradient is the
+    gradient of its windows plus that of their averages spread over the window, both read through
+    strided views and written once, in the map's layout.
+    """
+
+    @staticmethod
+    def forward(ctx, window_size, *memories):
+        wh, ww = window_size
+        batch, channels = memories[0].shape[0], memories[0].shape[-1]
+        grids = [window_grid_size(m.shape[1], m.shape[2], window_size) for m in memories]
+        dtype = functools.reduce(torch.promote_types, [m.dtype for m in memories])
+        windows = memories[0].new_empty((batch, sum(gh * gw for gh, gw in grids), wh, ww, channels), dtype=dtype)
+        start = 0
+        for memory, (gh, gw) in zip(memories, grids):
+            padded = pad_to_multiple(memory, window_size)
+            target = windows[:, start:start + gh * gw].view(batch, gh, gw, wh, ww, channels)
+            target.copy_(padded.view(batch, gh, wh, gw, ww, channels).permute(0, 1, 3, 2, 4, 5))
+            start += gh * gw
+        ctx.window_size, ctx.grids = window_size, grids
+        ctx.shapes_and_dtypes = [(m.shape, m.dtype) for m in memories]
+        return windows, windows.mean(dim=(2, 3))
+
+    @staticmethod
+    def backward(ctx, grad_windows, grad_tokens):
+        wh, ww = ctx.window_size
+        grads, start = [], 0
+        for needs_grad, (shape, dtype), (gh, gw) in zip(ctx.needs_input_grad[1:], ctx.shapes_and_dtypes, ctx.grids):
+            stop = start + gh * gw
+            if needs_grad:
+                batch, height, width, channels = shape
+                # Written once through a (B, gh, wh, gw, ww, C) view of the padded map's gradient.
+                grad = grad_windows.new_empty((batch, gh * wh, gw * ww, channels))
+                windows = grad_windows[:, start:stop].view(batch, gh, gw, wh, ww, channels).permute(0, 1, 3, 2, 4, 5)
+                spread = grad_tokens[:, start:stop].view(batch, gh, 1, gw, 1, channels) / (wh * ww)
+                torch.add(windows, spread, out=grad.view(batch, gh, wh, gw, ww, channels))
+                grads.append(grad[:, :height, :width].to(dtype))
+            else:
+                grads.append(None)
+            start = stop
+        return (None, *grads)
 
 
 def match_windows(query_tokens: torch.Tensor, key_tokens: torch.Tensor) -> torch.Tensor:
@@ -71,5 +114,21 @@ def gather_windows(windows: torch.Tensor, indices: torch.Tensor) -> torch.Tensor
     """Pick per image the windows ``indices`` (B, n) from ``windows`` (B, N, ...): (B, n, ...), differentiable."""
     b, n = windows.shape[:2]
     offsets = torch.arange(b, device=indices.device)[:, None] * n
-    picked = windows.flatten(0, 1).index_select(0, (indices + offsets).flatten())
+    picked = _GatherRows.apply(windows.flatten(0, 1), (indices + offsets).flatten())
     return picked.view(b, indices.shape[1], *windows.shape[2:])
+
+
+class _GatherRows(torch.autograd.Function):
+    """``x[index]`` along dim 0; the backward accumulates with ``index_put_``, several times faster on CPUs
+    than the scatter-add autograd's own backward of ``index_select`` uses."""
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.save_for_backward(index)
+        ctx.shape = x.shape
+        return x.index_select(0, index)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved_tensors
+        return grad.new_zeros(ctx.shape).index_put_((index,), grad, accumulate=True), None

@@ -23,7 +23,6 @@ flagged with "*".
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ import torch
 from detectron2.config import LazyCall as L
 from detectron2.config import LazyConfig, instantiate
 from fvcore.nn import parameter_count
+from peak_rss import max_rss_kib, reset_peak_rss, status_kib  # tools/bench/peak_rss.py, beside this script
 from tqdm import tqdm
 
 from ctxseg.modeling.backbone.context_cluster import coc_medium, coc_small
@@ -75,19 +75,6 @@ def network_forward(model, images):
     return model.sem_seg_head(model.backbone(images))
 
 
-def _status_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
-def _max_rss_kib():
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 1024 if sys.platform == "darwin" else rss  # bytes on macOS, KiB on Linux
-
-
 def memory_probe(name, size):
     """In this (fresh) process: resident memory before one forward and its peak during it, in MiB."""
     model = build_model(name)
@@ -96,17 +83,11 @@ def memory_probe(name, size):
         # Page in the kernels' code and one-time library state on a tiny input, so the measured
         # forward shows the memory the input size needs rather than start-up costs.
         network_forward(model, torch.randn(1, 3, 64, 64))
-    try:
-        before = _status_kib("VmRSS")
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset the peak-RSS mark (VmHWM) to the current RSS
-        exact = True
-    except OSError:
-        before = _max_rss_kib()
-        exact = False
+    exact = reset_peak_rss()
+    before = status_kib("VmRSS") if exact else max_rss_kib()
     with torch.inference_mode():
         network_forward(model, images)
-    peak = _status_kib("VmHWM") if exact else _max_rss_kib()
+    peak = status_kib("VmHWM") if exact else max_rss_kib()
     return {"before_mib": before / 1024, "peak_mib": peak / 1024, "exact": exact}
 
 

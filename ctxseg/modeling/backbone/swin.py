@@ -7,7 +7,7 @@ the window size never shrinks and odd blocks always shift, whatever the feature 
 stride 1 (IIWA's dilated layout, ``strides=(4, 2, 1, 1)``) keeps the resolution.
 """
 import math
-from typing import Dict, Sequence
+from typing import Dict, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -18,21 +18,16 @@ from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 from timm.layers import DropPath, Mlp, trunc_normal_
 
-from ctxseg.layers import init_linear_and_layernorm, pad_to_multiple, window_merge, window_partition
+from ctxseg.layers import init_linear_and_layernorm, pad_to_multiple, window_partition
+from ctxseg.layers.attention import relative_position_bias, relative_position_index, self_attention
+from ctxseg.layers.residual import add_residual
+from ctxseg.layers.window import permute_tokens, shifted_window_order, shifted_window_position
 from ctxseg.utils.checks import check_positive
 from ctxseg.utils.errors import ConfigError
 
 __all__ = ["WindowAttention", "SwinBlock", "PatchMerging", "PatchEmbed", "SwinStage", "D2SwinTransformer",
            "relative_position_index", "shifted_window_mask", "SWIN_SIZES", "swin_tiny", "swin_small",
            "swin_base", "swin_large"]
-
-
-def relative_position_index(window_size):
-    """Index (N, N), N = window_size², of each token pair's row in the (2w-1)² relative bias table."""
-    coords = torch.stack(torch.meshgrid(torch.arange(window_size), torch.arange(window_size), indexing="ij"))
-    coords = coords.flatten(1)
-    relative = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (window_size - 1)
-    return relative[:, :, 0] * (2 * window_size - 1) + relative[:, :, 1]
 
 
 def shifted_window_mask(height, width, window_size, shift, device=None):
@@ -50,6 +45,30 @@ def shifted_window_mask(height, width, window_size, shift, device=None):
     return torch.zeros(different.shape, device=device).masked_fill(different, -100.0)
 
 
+class WindowLayout(NamedTuple):
+    """How a block cuts its map, padded to window multiples, into windows.
+
+    ``order`` (Hp * Wp) lists, window after window, where each token comes from in the flattened padded
+    map (the roll of a shifted block included); ``inverse`` puts the tokens back; ``mask`` is the
+    shifted-window mask (num_windows, N, N), or None for a block that does not shift.
+    """
+    order: torch.Tensor
+    inverse: torch.Tensor
+    mask: Optional[torch.Tensor]
+
+
+def window_layout(height, width, window_size, shift, device=None):
+    """The :class:`WindowLayout` of a (height, width) map: padded bottom/right, then rolled by -shift."""
+    # Integer arithmetic on non-negative numbers: tracing records it, torch.export can save it (not math.ceil),
+    # and ONNX's integer division (which truncates) agrees with Python's floor division.
+    hp = (height + window_size - 1) // window_size * window_size
+    wp = (width + window_size - 1) // window_size * window_size
+    order = shifted_window_order(hp, wp, window_size, shift, device=device)
+    inverse = shifted_window_position(hp, wp, window_size, shift, device=device)
+    mask = shifted_window_mask(hp, wp, window_size, shift, device=device) if shift else None
+    return WindowLayout(order, inverse, mask)
+
+
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside square windows, with a learned relative position bias."""
 
@@ -59,6 +78,7 @@ class WindowAttention(nn.Module):
             raise ValueError(f"WindowAttention: dim {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         self.window_size = window_size
+        self.scale = (dim // num_heads) ** -0.5
         self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window_size - 1) ** 2, num_heads))
         self.register_buffer("relative_position_index", relative_position_index(window_size), persistent=False)
         self.qkv = nn.Linear(dim, dim * 3)
@@ -67,21 +87,15 @@ class WindowAttention(nn.Module):
 
     def relative_position_bias(self):
         """The bias (num_heads, N, N) added to the attention logits."""
-        n = self.window_size * self.window_size
-        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
-        return bias.view(n, n, self.num_heads).permute(2, 0, 1)
+        return relative_position_bias(self.relative_position_bias_table, self.relative_position_index)
 
     def forward(self, x, mask=None):
-        """x: (B * num_windows, N, C); mask: (num_windows, N, N) additive or None."""
-        b, n, c = x.shape
-        q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
-        bias = self.relative_position_bias().unsqueeze(0)
+        """x: (B * num_windows, N, C), the windows of each image together; mask: (num_windows, N, N) or None."""
+        bias = self.relative_position_bias()[None]
         if mask is not None:
-            num_windows = mask.shape[0]
-            bias = (bias.unsqueeze(1) + mask[None, :, None]).expand(b // num_windows, -1, -1, -1, -1)
-            bias = bias.reshape(b, self.num_heads, n, n)
-        x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
-        return self.proj(x.transpose(1, 2).reshape(b, n, c))
+            # One (B * num_windows, heads, N, N) mask: the CPU flash kernel takes 4-D masks only.
+            bias = (bias + mask[:, None]).repeat(x.shape[0] // mask.shape[0], 1, 1, 1)
+        return self.proj(self_attention(x, self.qkv, self.num_heads, self.scale, bias))
 
 
 class SwinBlock(nn.Module):
@@ -97,21 +111,20 @@ class SwinBlock(nn.Module):
         self.mlp = Mlp(dim, hidden_features=int(dim * mlp_ratio), act_layer=nn.GELU)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    def forward(self, x, mask=None):
-        """x: (B, H, W, C); mask: the stage's shifted-window mask for the padded size (used if shifting)."""
-        _, h, w, c = x.shape
+    def forward(self, x, layout=None):
+        """x: (B, H, W, C); layout: this block's :func:`window_layout` for (H, W), shared by a stage's blocks."""
+        b, h, w, c = x.shape
+        if layout is None:
+            layout = window_layout(h, w, self.window_size, self.shift, device=x.device)
+        # Pad first, then roll (what MMSegmentation and Mask2Former shift): the layout's order does both and
+        # the window partition in one gather, and its inverse undoes them in one more.
         y = pad_to_multiple(self.norm1(x), self.window_size)
         hp, wp = y.shape[1:3]
-        # pad first, then roll: the padded map is what MMSegmentation and Mask2Former shift
-        if self.shift:
-            y = torch.roll(y, shifts=(-self.shift, -self.shift), dims=(1, 2))
-        windows = window_partition(y, self.window_size).reshape(-1, self.window_size * self.window_size, c)
-        windows = self.attn(windows, mask if self.shift else None)
-        y = window_merge(windows.view(-1, self.window_size, self.window_size, c), self.window_size, hp, wp)
-        if self.shift:
-            y = torch.roll(y, shifts=(self.shift, self.shift), dims=(1, 2))
-        x = x + self.drop_path(y[:, :h, :w, :])
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        windows = permute_tokens(y.reshape(b, hp * wp, c), layout.order, layout.inverse)
+        windows = self.attn(windows.view(-1, self.window_size * self.window_size, c), layout.mask)
+        y = permute_tokens(windows.view(b, hp * wp, c), layout.inverse, layout.order).view(b, hp, wp, c)
+        x = add_residual(x, y[:, :h, :w], self.drop_path)
+        return add_residual(x, self.mlp(self.norm2(x)), self.drop_path)
 
 
 class PatchMerging(nn.Module):
@@ -170,18 +183,15 @@ class SwinStage(nn.Module):
 
     def forward(self, x):
         """(B, H, W, C) -> (the blocks' output, the merged map for the next stage or None)."""
-        mask = None
-        if self.shift and len(self.blocks) > 1:
-            # Integer arithmetic on non-negative numbers: tracing records it, torch.export can save it (not
-            # math.ceil), and ONNX's integer division (which truncates) agrees with Python's floor division.
-            hp = (x.shape[1] + self.window_size - 1) // self.window_size * self.window_size
-            wp = (x.shape[2] + self.window_size - 1) // self.window_size * self.window_size
-            mask = shifted_window_mask(hp, wp, self.window_size, self.shift, device=x.device)
+        h, w = x.shape[1:3]
+        layouts = {block.shift: None for block in self.blocks}
+        for shift in layouts:
+            layouts[shift] = window_layout(h, w, self.window_size, shift, device=x.device)
         for block in self.blocks:
             if self.use_checkpoint and self.training:
-                x = torch.utils.checkpoint.checkpoint(block, x, mask, use_reentrant=False)
+                x = torch.utils.checkpoint.checkpoint(block, x, layouts[block.shift], use_reentrant=False)
             else:
-                x = block(x, mask)
+                x = block(x, layouts[block.shift])
         return x, (self.downsample(x) if self.downsample is not None else None)
 
 
@@ -324,7 +334,9 @@ class D2SwinTransformer(Backbone):
             features, x = stage(x)
             name = f"res{i + 2}"
             if name in self._out_features:
-                outputs[name] = getattr(self, f"norm{i}")(features).permute(0, 3, 1, 2).contiguous()
+                # NCHW in shape, channels-last in memory (as computed): the IIWA neck and decoder read the
+                # maps channel-last again and convolutions take either layout, so no copy is made.
+                outputs[name] = getattr(self, f"norm{i}")(features).permute(0, 3, 1, 2)
         return outputs
 
     def output_shape(self) -> Dict[str, ShapeSpec]:
