@@ -31,6 +31,7 @@ def test_swin_pieces_have_the_spec_dimensions(name):
     assert piece.drop_path_rate == 0.3 and "strides" not in piece  # the standard layout by default
 
 
+@pytest.mark.slow
 def test_swin_s_piece_builds_with_the_spec_parameter_count():
     # Swin-B and Swin-L (86.88 M, 195.20 M) are built from these pieces in tests/test_iiwa_configs.py.
     backbone = instantiate(LazyConfig.load(SWIN_CONFIG).SWIN_S)
@@ -40,6 +41,7 @@ def test_swin_s_piece_builds_with_the_spec_parameter_count():
     assert [shapes[f].stride for f in ("res2", "res3", "res4", "res5")] == [4, 8, 16, 32]
 
 
+@pytest.mark.slow
 def test_swin_piece_in_the_dilated_layout():
     piece = LazyConfig.load(SWIN_CONFIG).SWIN_T
     piece.strides = (4, 2, 1, 1)
