@@ -42,6 +42,7 @@ def pixel_noise_batch(num_classes=150):
 
 # ---- the six ADE20K configs -----------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size, proposals", VARIANTS)
 def test_model_builds_with_published_parameter_counts(size, proposals):
     model = instantiate(load_coc(size, proposals).model)

@@ -45,6 +45,7 @@ def test_golden_outputs_float64(name):
         assert err <= 1e-9, f"{name} {feature}: max abs error {err}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["coc_p2_sim.pt", "coc_p7_count.pt"])
 def test_other_agg_norm_differs(name):
     golden = load_golden(name)
@@ -67,6 +68,7 @@ def test_agg_norm_validated():
     (coc_small, 49, 14_145_048, 232),
     (coc_medium, 25, 28_778_544, 448),
 ])
+@pytest.mark.slow
 def test_parameter_counts(builder, proposals, params, entries):
     model = builder(proposals=proposals)
     assert sum(p.numel() for p in model.parameters()) == params
@@ -75,6 +77,7 @@ def test_parameter_counts(builder, proposals, params, entries):
     assert all(m.proposal_size == side for m in model.modules() if isinstance(m, Cluster))
 
 
+@pytest.mark.slow
 def test_official_key_names():
     keys = set(coc_small().state_dict())
     for key in ["patch_embed.proj.weight", "network.1.proj.bias", "network.6.1.token_mixer.sim_alpha",

@@ -25,7 +25,8 @@ def python_blocks(path):
         return CODE_BLOCK.findall(f.read())
 
 
-@pytest.mark.parametrize("name", TUTORIALS)
+@pytest.mark.parametrize("name", [name if name == "add_backbone.md" else pytest.param(name, marks=pytest.mark.slow)
+                                  for name in TUTORIALS])
 def test_tutorial_runs(name, tmp_path, monkeypatch):
     path = os.path.join(DOCS, "tutorials", name)
     blocks = python_blocks(path)

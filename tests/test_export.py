@@ -79,6 +79,7 @@ def iiwa():
     return build(IIWA_TOY)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("format", ["onnx", "torchscript", "torch-export"])
 def test_iiwa_export_raises(iiwa, format, tmp_path):
     with pytest.raises(ExportError, match="data-dependent host code"):

@@ -284,6 +284,7 @@ def test_iiwa_layer_fused_equals_math_path_in_inference(name):
     _assert_rel(fused, math, RTOL32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["self", "ms_cross", "ms_cross_general_bias", "cross", "cross_released"])
 def test_iiwa_layer_fused_equals_math_path_with_gradients(name):
     layer, call, inputs = _layer_cases()[name]

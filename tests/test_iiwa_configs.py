@@ -165,6 +165,7 @@ def reduced(cfg):
     return cfg
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CONFIGS)
 def test_one_training_iteration_at_a_reduced_size(name):
     lr_mult = ROWS[name][6] or 1.0

@@ -65,6 +65,7 @@ def test_fusion_neck_parameter_counts(embed_dim, fusions, total):
     assert count(neck) == total
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(DECODERS))
 def test_decoder_parameter_counts(name):
     kwargs, bn, ln = DECODERS[name]

@@ -80,6 +80,7 @@ def test_loss_decreases_on_a_fixed_batch():
     assert history[-1] < 0.92 * history[0], history
 
 
+@pytest.mark.slow
 def test_plain_cross_entropy_without_ohem_and_aux_weight():
     head, features, targets = features_and_targets(ohem_min_kept=None)
     head.eval()
@@ -95,6 +96,7 @@ def test_plain_cross_entropy_without_ohem_and_aux_weight():
     torch.testing.assert_close(losses["loss_aux"], 0.4 * all_reduced(aux))
 
 
+@pytest.mark.slow
 def test_ohem_keeps_hard_pixels_of_each_output():
     # At init the 5-class predictions are near uniform, so a threshold of 1/5 splits the pixels.
     head, features, targets = features_and_targets(ohem_thresh=0.2, ohem_min_kept=10)
@@ -117,6 +119,7 @@ def test_ohem_keeps_hard_pixels_of_each_output():
     torch.testing.assert_close(losses["loss_aux"], 0.4 * ohem(aux))
 
 
+@pytest.mark.slow
 def test_class_weight_and_aux_weight_options():
     weight = [0.5, 1.0, 2.0, 1.5, 1.0]
     head, features, targets = features_and_targets(ohem_min_kept=None, class_weight=weight, aux_weight=1.0)

@@ -87,6 +87,7 @@ def test_loaded_config_and_errors(checkpoint, tmp_path):
         predictor(torch.zeros(3, 4, 5))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_low_precision_inference_runs(checkpoint, val_images, precision):
     reference = Predictor(CONFIG, checkpoint)(val_images[0]).labels

@@ -74,6 +74,7 @@ def test_matches_timm_when_stages_are_window_multiples(timm_and_ctxseg):
     assert max(diffs) < 1e-4, diffs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("height,width", [(256, 320), (264, 328)])
 def test_matches_timm_with_padding_before_shift(monkeypatch, timm_and_ctxseg, height, width):
     # timm rolls then pads; MMSegmentation and Mask2Former (and ctxseg) pad then roll, which differs
@@ -171,6 +172,7 @@ def test_frozen_stages():
         n for n, _ in only_embed.named_parameters() if n.startswith("patch_embed")}
 
 
+@pytest.mark.slow
 def test_activation_checkpointing_same_output_and_gradients():
     torch.manual_seed(0)
     plain = D2SwinTransformer(**TINY).train()

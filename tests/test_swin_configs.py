@@ -44,6 +44,7 @@ def test_pieces_and_named_constructors_share_one_size_table(name, monkeypatch):
     assert built.output_shape()["res5"].channels == 64 and [len(s.blocks) for s in built.layers] == [1, 1, 1, 1]
 
 
+@pytest.mark.slow
 def test_swin_s_piece_builds_with_the_spec_parameter_count():
     # Swin-B and Swin-L (86.88 M, 195.20 M) are built from these pieces in tests/test_iiwa_configs.py.
     backbone = instantiate(LazyConfig.load(SWIN_CONFIG).SWIN_S)
@@ -53,6 +54,7 @@ def test_swin_s_piece_builds_with_the_spec_parameter_count():
     assert [shapes[f].stride for f in ("res2", "res3", "res4", "res5")] == [4, 8, 16, 32]
 
 
+@pytest.mark.slow
 def test_swin_piece_in_the_dilated_layout():
     piece = LazyConfig.load(SWIN_CONFIG).SWIN_T
     piece.strides = (4, 2, 1, 1)
