@@ -8,8 +8,9 @@ import torch
 from detectron2.config import LazyConfig, instantiate
 from fvcore.nn import parameter_count
 
+from ctxseg.modeling.backbone import IIWAFusionNeck
 from ctxseg.modeling.backbone.swin import D2SwinTransformer
-from ctxseg.modeling.heads import IIWADecoderHead, IIWAFusionNeck
+from ctxseg.modeling.heads import IIWADecoderHead
 
 from .synthetic import synthetic_batch, train_on_fixed_batch
 
@@ -199,7 +200,7 @@ def test_toy_config_model_fits_the_toy_crops():
     assert list(cfg.model.backbone.bottom_up.strides) == [4, 2, 1, 1]
     assert "relative_position_bias_table" in cfg.optimizer.params.custom_keys
     assert cfg.model.head.ohem_min_kept is None  # plain CE from scratch (see the config's docstring)
-    assert cfg.optimizer.params.custom_keys["backbone.bottom_up"] == {"lr_mult": 0.1}
+    assert cfg.optimizer.params.custom_keys["backbone.bottom_up"] == {"lr_mult": 0.3}
     features = model.backbone(torch.zeros(1, 3, 128, 128))
     assert [tuple(features[f].shape[2:]) for f in ("f0", "f1", "f2", "res5")] == [(32, 32)] + [(16, 16)] * 3
 

@@ -1,12 +1,13 @@
-"""IIWA fusion neck and decoder (docs/iiwa_reconstruction.md): parameter counts, shapes, wiring, errors."""
-import logging
-
+"""IIWA fusion neck and decoder (docs/iiwa_reconstruction.md): parameter counts, shapes, wiring, embeddings,
+errors."""
 import pytest
 import torch
+from detectron2.layers import NaiveSyncBatchNorm
 from torch import nn
 
 from ctxseg.layers import window_grid_size
-from ctxseg.modeling.heads import IIWADecoderHead, IIWAFusionNeck
+from ctxseg.modeling.backbone import IIWAFusionNeck
+from ctxseg.modeling.heads import IIWADecoderHead
 from ctxseg.modeling.meta_arch import EncoderDecoderSegmentor
 
 from .iiwa_fakes import RandomSwinFeatures, TinyDilatedSwin
@@ -23,15 +24,18 @@ CONFIGS = {
     "cityscapes_512x1024": dict(patch_sizes=CITYSCAPES, window=(4, 8), classes=19),
 }
 
-# The decoder configurations of the project configs (Swin-B: the consistent 77789b4 dimensions).
+# The decoder of each config (Swin-B: the true Swin-B dimensions) and its parameter count with the BatchNorm
+# and the LayerNorm embeddings: each "bn" embedding has no bias before its norm, D = query_dim fewer.
 DECODERS = {
-    "swin_s_ade20k": (dict(num_classes=150), 11_373_804),
+    "swin_s_ade20k": (dict(num_classes=150), 11_371_756, 11_372_780),
     "swin_b_ade20k": (dict(num_classes=150, embed_dim=256, query_dim=256, memory_dims=(128, 256, 512),
-                           depths=(1, 1, 1)), 8_022_108),
+                           depths=(1, 1, 1)), 8_020_060, 8_021_084),
     "swin_l_ade20k": (dict(num_classes=150, embed_dim=384, query_dim=384, memory_dims=(192, 384, 768),
-                           depths=(1, 1, 1)), 17_950_428),
-    "swin_s_cityscapes": (dict(num_classes=19, window_size_q=(4, 8), window_size_k=(4, 8)), 11_282_022),
-    "swin_s_pascal": (dict(num_classes=59, window_size_q=(6, 6), window_size_k=(6, 6)), 11_308_726),
+                           depths=(1, 1, 1)), 17_947_356, 17_948_892),
+    "swin_s_cityscapes": (dict(num_classes=19, window_size_q=(4, 8), window_size_k=(4, 8)), 11_279_974, 11_280_998),
+    "swin_s_pascal": (dict(num_classes=59, window_size_q=(6, 6), window_size_k=(6, 6)), 11_306_678, 11_307_702),
+    "toy": (dict(num_classes=7, embed_dim=64, query_dim=64, memory_dims=(32, 64, 128), depths=(1,), num_heads=4,
+                 window_size_q=(4, 4), window_size_k=(4, 4)), 236_118, 236_374),
 }
 
 
@@ -64,24 +68,26 @@ def test_fusion_neck_parameter_counts(embed_dim, fusions, total):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(DECODERS))
 def test_decoder_parameter_counts(name):
-    kwargs, expected = DECODERS[name]
-    assert count(IIWADecoderHead(**kwargs)) == expected
+    kwargs, bn, ln = DECODERS[name]
+    assert count(IIWADecoderHead(**kwargs)) == bn  # "bn" is the default
+    assert count(IIWADecoderHead(embed_norm="ln", **kwargs)) == ln
+    assert ln - bn == 4 * IIWADecoderHead(**kwargs).query_proj.out_channels
 
 
-def test_decoder_parameter_breakdown_swin_s():
-    """The itemised count of the Swin-S ADE20K decoder."""
-    head = IIWADecoderHead(num_classes=150)
+@pytest.mark.parametrize("embed_norm, query, memory", [("bn", 197_120, 173_568), ("ln", 197_376, 174_336)])
+def test_decoder_parameter_breakdown_swin_s(embed_norm, query, memory):
+    """The itemised count of the Swin-S ADE20K decoder (README table)."""
+    head = IIWADecoderHead(num_classes=150, embed_norm=embed_norm)
     parts = {
         "query": count(head.query_proj) + count(head.query_norm),
         "memory": count(head.memory_projs) + count(head.memory_norms),
         "blocks": count(head.blocks),
-        "out_norm": count(head.out_norm), "head_proj": count(head.head_proj), "expand": count(head.expand),
+        "head_proj": count(head.head_proj), "expand": count(head.expand),
         "expand_norm": count(head.expand_norm), "classifier": count(head.classifier),
-        "aux": count(head.aux_norm) + count(head.aux_classifier),
+        "aux": count(head.aux_classifier),
     }
-    assert parts == {"query": 197_376, "memory": 174_336, "blocks": 8_446_016, "out_norm": 512,
-                     "head_proj": 98_688, "expand": 2_359_296, "expand_norm": 768, "classifier": 57_750,
-                     "aux": 39_062}
+    assert parts == {"query": query, "memory": memory, "blocks": 8_446_016, "head_proj": 98_688,
+                     "expand": 2_359_296, "expand_norm": 768, "classifier": 57_750, "aux": 38_550}
     assert len(head.blocks) == 4
     assert [count(b.self_attn) for b in head.blocks] == [1_055_752] * 4
     assert [count(b.cross_attn) for b in head.blocks] == [1_055_752] * 4
@@ -188,7 +194,8 @@ def test_decoder_query_comes_from_the_top_map_and_aux_ignores_memories():
     with torch.no_grad():
         features = neck(torch.randn(1, 3, 64, 96))
         logits, aux = head(features)
-        changed = dict(features, f0=features["f0"] + 1.0)
+        # Every memory changed: whichever windows the matching picks, the logits must follow.
+        changed = dict(features, **{f"f{i}": features[f"f{i}"] + torch.randn_like(features[f"f{i}"]) for i in range(3)})
         logits2, aux2 = head(changed)
         top_changed = dict(features, res5=-features["res5"])
         logits3, aux3 = head(top_changed)
@@ -208,14 +215,56 @@ def test_memories_are_projected_once_per_forward():
     assert len(head.blocks) == 3 and len(calls) == 3 and len(set(map(id, calls))) == 3
 
 
-def test_decoder_layer_norms_are_named_norm_and_init_follows_spec():
-    head = IIWADecoderHead(num_classes=150)
+EMBEDDING_NORMS = ["memory_norms.0", "memory_norms.1", "memory_norms.2", "query_norm"]
+
+
+@pytest.mark.parametrize("embed_norm, norm_type, proj_type, proj_std", [
+    ("bn", NaiveSyncBatchNorm, nn.Conv2d, (2 / 256) ** 0.5),  # kaiming normal, fan out 256
+    ("ln", nn.LayerNorm, nn.Linear, 0.02),
+])
+def test_decoder_embeddings(embed_norm, norm_type, proj_type, proj_std):
+    head = IIWADecoderHead(num_classes=150, embed_norm=embed_norm)
+    assert sorted(n for n, m in head.named_modules() if isinstance(m, norm_type) and n in EMBEDDING_NORMS) == \
+        EMBEDDING_NORMS
+    for proj in [head.query_proj, *head.memory_projs]:
+        assert type(proj) is proj_type and (proj.bias is None) == (embed_norm == "bn")
+    assert abs(head.query_proj.weight.std().item() - proj_std) < 0.1 * proj_std
     own = [n for n, m in head.named_modules() if isinstance(m, nn.LayerNorm) and not n.startswith("blocks.")]
-    assert sorted(own) == ["aux_norm", "expand_norm", "memory_norms.0", "memory_norms.1", "memory_norms.2",
-                           "out_norm", "query_norm"]
+    assert sorted(own) == ["expand_norm"] + (EMBEDDING_NORMS if embed_norm == "ln" else [])
+    torch.manual_seed(0)
+    features = {"res5": torch.randn(2, 768, 8, 8), "f0": torch.randn(2, 96, 16, 16),
+                "f1": torch.randn(2, 192, 8, 8), "f2": torch.randn(2, 384, 8, 8)}
+    head.train()
+    with torch.no_grad():
+        query = head.embed_query(features)
+    assert query.shape == (2, 8, 8, 256)
+    # Both normalise: per token over channels (LayerNorm) or per channel over batch and positions (BatchNorm).
+    dims = (-1,) if embed_norm == "ln" else (0, 1, 2)
+    torch.testing.assert_close(query.mean(dims), torch.zeros_like(query.mean(dims)), atol=1e-4, rtol=0)
+    torch.testing.assert_close(query.var(dims, unbiased=False), torch.ones_like(query.mean(dims)), atol=1e-3, rtol=0)
+
+
+def test_no_layernorm_directly_follows_another_layernorm():
+    """The auxiliary classifier reads the query embedding and the head's projection reads the last block's
+    output (which ends with a LayerNorm), with no second LayerNorm in between."""
+    torch.manual_seed(0)
+    neck, head = tiny_neck().eval(), tiny_head(embed_norm="ln").eval()
+    seen = {}
+    head.aux_classifier.register_forward_pre_hook(lambda m, args: seen.__setitem__("aux_in", args[0]))
+    head.head_proj.register_forward_pre_hook(lambda m, args: seen.__setitem__("head_in", args[0]))
+    head.blocks[-1].register_forward_hook(lambda m, args, out: seen.__setitem__("blocks_out", out))
+    with torch.no_grad():
+        features = neck(torch.randn(1, 3, 64, 96))
+        head(features)
+        torch.testing.assert_close(seen["aux_in"], head.embed_query(features))
+    assert seen["head_in"] is seen["blocks_out"]
+    assert isinstance(head.blocks[-1].cross_attn.norm2, nn.LayerNorm)
+
+
+def test_decoder_init():
+    head = IIWADecoderHead(num_classes=150)
     assert abs(head.blocks[0].self_attn.qkv.weight.std().item() - 0.02) < 0.002
     assert head.blocks[0].cross_attn.q_lin.bias.abs().max() == 0
-    assert abs(head.query_proj.weight.std().item() - 0.02) < 0.002
     assert abs(head.classifier.weight.std().item() - 0.01) < 0.002 and head.classifier.bias.abs().max() == 0
     # bias tables keep the released inits: truncated normal for Self-IIWA, zeros for MS Cross-IIWA
     assert head.blocks[0].self_attn.relative_position_bias_table.std() > 0.01
@@ -233,10 +282,10 @@ def test_neck_keeps_the_released_cross_iiwa_init():
 
 
 def test_fusion_ffn_option():
-    neck = IIWAFusionNeck(bottom_up=RandomSwinFeatures(96), patch_sizes=ADE_512, fusion_ffn=True)
+    neck = IIWAFusionNeck(bottom_up=RandomSwinFeatures(96), patch_sizes=ADE_512, ffn_dims=[192, 384, 768])
     extra = count(neck) - 2_917_152
     assert extra == sum(2 * d + (d * 2 * d + 2 * d) + (2 * d * d + d) for d in (96, 192, 384))
-    tiny = tiny_neck(fusion_ffn=True).eval()
+    tiny = tiny_neck(ffn_dims=[16, 32, 64]).eval()
     with torch.no_grad():
         assert tiny(torch.randn(1, 3, 64, 96))["f0"].shape == (1, 8, 16, 24)
 
@@ -244,26 +293,33 @@ def test_fusion_ffn_option():
 # ------------------------------------------------------------------------------------------ errors
 def test_neck_errors():
     backbone = RandomSwinFeatures(96)
-    with pytest.raises(ValueError, match=r"d_models must equal .* expected \[96, 192, 384\], got \[96, 192, 256\]"):
-        IIWAFusionNeck(bottom_up=backbone, d_models=[96, 192, 256])
     with pytest.raises(ValueError, match=r"fusion 0 .* patch_sizes\[0\] and patch_sizes\[1\]"):
         IIWAFusionNeck(bottom_up=backbone, patch_sizes=[(8, 8), (8, 8)] + [(4, 4)] * 4)
     with pytest.raises(ValueError, match="patch_sizes must have 6 entries"):
         IIWAFusionNeck(bottom_up=backbone, patch_sizes=ADE_512[:4])
-    with pytest.raises(ValueError, match="only out_type='2' is implemented"):
-        IIWAFusionNeck(bottom_up=backbone, out_type="1")
-    with pytest.raises(ValueError, match="only cascade_num=1"):
-        IIWAFusionNeck(bottom_up=backbone, cascade_num=2)
+    with pytest.raises(ValueError, match="ffn_dims must have 3 entries"):
+        IIWAFusionNeck(bottom_up=backbone, ffn_dims=[192, 384])
     with pytest.raises(ValueError, match=r"bottom_up has no output \['p5'\]"):
         IIWAFusionNeck(bottom_up=backbone, in_features=("res2", "res3", "res4", "p5"))
 
 
-def test_neck_logs_ignored_upstream_arguments(caplog):
-    with caplog.at_level(logging.INFO, logger="ctxseg.modeling.heads.iiwa_fusion"):
-        IIWAFusionNeck(bottom_up=RandomSwinFeatures(96), adapt_size1=(16, 16), adapt_size2=(16, 16),
-                       dim_feedforwards=[192, 384, 768])
-    text = caplog.text
-    assert "adapt_size1=(16, 16)" in text and "adapt_size2=(16, 16)" in text and "dim_feedforwards" in text
+# Upstream config keys with no effect in the reconstruction (projects/IIWA/README.md maps the others).
+@pytest.mark.parametrize("key, value", [
+    ("adapt_size1", (16, 16)), ("adapt_size2", (16, 16)), ("upsample_cfg", {"mode": "nearest"}),
+    ("norm_cfg", {"type": "BN"}), ("out_channels", 512), ("num_outs", 3), ("cascade_num", 1), ("out_type", "2"),
+    ("pos_type", "sin"), ("overlap", False), ("extra_out", False), ("d_models", [96, 192, 384]),
+    ("dim_feedforwards", [192, 384, 768]), ("in_channels", [96, 192, 384, 768]),
+])
+def test_neck_rejects_upstream_arguments_without_effect(key, value):
+    with pytest.raises(TypeError, match=key):
+        IIWAFusionNeck(bottom_up=RandomSwinFeatures(96), **{key: value})
+
+
+@pytest.mark.parametrize("key, value", [("ape", False), ("aux_classes", 150), ("patch_norm", True),
+                                        ("norm_layer", nn.LayerNorm), ("sampler", None), ("loss_decode", None)])
+def test_decoder_rejects_upstream_arguments_without_effect(key, value):
+    with pytest.raises(TypeError, match=key):
+        IIWADecoderHead(num_classes=150, **{key: value})
 
 
 def test_neck_strides_follow_the_bottom_up():
@@ -279,12 +335,10 @@ def test_neck_strides_follow_the_bottom_up():
 
 
 def test_decoder_errors():
-    with pytest.raises(ValueError, match="aux_classes=2 must equal num_classes=150"):
-        IIWADecoderHead(num_classes=150, aux_classes=2)
     with pytest.raises(ValueError, match=r"num_heads must be an int or have one entry per layer \(len\(depths\)=4\)"):
         IIWADecoderHead(num_classes=150, num_heads=[8, 8])
-    with pytest.raises(ValueError, match="ape=True"):
-        IIWADecoderHead(num_classes=150, ape=True)
+    with pytest.raises(ValueError, match=r"embed_norm must be one of \('bn', 'ln'\), got 'gn'"):
+        IIWADecoderHead(num_classes=150, embed_norm="gn")
     with pytest.raises(ValueError, match="memory_dims"):
         IIWADecoderHead(num_classes=150, memory_dims=(96, 192))
     head = tiny_head()
@@ -294,4 +348,4 @@ def test_decoder_errors():
     with pytest.raises(ValueError, match=r"feature 'res5' must be \(B, 64, H, W\), got \(1, 32, 8, 8\)"):
         head(dict(features, res5=torch.zeros(1, 32, 8, 8)))
     assert head.query_in_channels == 64  # 2 * memory_dims[-1]
-    assert tiny_head(query_in_channels=48).query_proj.in_features == 48
+    assert tiny_head(query_in_channels=48).query_proj.in_channels == 48

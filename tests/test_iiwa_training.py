@@ -3,7 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ctxseg.modeling.heads import IIWADecoderHead, IIWAFusionNeck
+from ctxseg.modeling.backbone import IIWAFusionNeck
+from ctxseg.modeling.heads import IIWADecoderHead
 from ctxseg.modeling.meta_arch import EncoderDecoderSegmentor
 
 from .iiwa_fakes import TinyDilatedSwin

@@ -7,6 +7,7 @@ import torch
 from detectron2.config import LazyConfig, instantiate
 from fvcore.nn import parameter_count
 
+from ctxseg.modeling.backbone import swin
 from ctxseg.modeling.backbone.swin import D2SwinTransformer
 
 from .synthetic import train_on_fixed_batch
@@ -22,13 +23,25 @@ VARIANTS = {
     "SWIN_B": (128, [2, 2, 18, 2], [4, 8, 16, 32], 12),
     "SWIN_L": (192, [2, 2, 18, 2], [6, 12, 24, 48], 12),
 }
+SIZES = {"SWIN_T": "tiny", "SWIN_S": "small", "SWIN_B": "base", "SWIN_L": "large"}
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_swin_pieces_have_the_spec_dimensions(name):
+def test_swin_pieces_have_the_published_dimensions(name):
     piece = getattr(LazyConfig.load(SWIN_CONFIG), name)
     assert (piece.embed_dim, list(piece.depths), list(piece.num_heads), piece.window_size) == VARIANTS[name]
     assert piece.drop_path_rate == 0.3 and "strides" not in piece  # the standard layout by default
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_pieces_and_named_constructors_share_one_size_table(name, monkeypatch):
+    """Change a size in SWIN_SIZES: the LazyConfig piece and the named constructor both follow."""
+    size = SIZES[name]
+    monkeypatch.setitem(swin.SWIN_SIZES, size, dict(embed_dim=8, depths=(1, 1, 1, 1), num_heads=(1, 1, 2, 2)))
+    piece = getattr(LazyConfig.load(SWIN_CONFIG), name)
+    assert (piece.embed_dim, list(piece.depths), list(piece.num_heads)) == (8, [1, 1, 1, 1], [1, 1, 2, 2])
+    built = getattr(swin, f"swin_{size}")(window_size=4)
+    assert built.output_shape()["res5"].channels == 64 and [len(s.blocks) for s in built.layers] == [1, 1, 1, 1]
 
 
 @pytest.mark.slow

@@ -93,6 +93,7 @@ def _iiwa():
             "DROP_RATE": 0.0,
             "ATTN_DROP_RATE": 0.0,
             "DROP_PATH_RATE": 0.2,
+            "EMBED_NORM": "bn",  # embeddings of the query and memories: bn (1x1 conv + SyncBN) | ln (Linear + LN)
             "HEAD_SCALE": 4,
             "QUERY_FEATURE": "res5",
             "MEMORY_FEATURES": ["f0", "f1", "f2"],

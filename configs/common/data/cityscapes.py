@@ -4,7 +4,8 @@ Train: ratio-range resize (0.5, 2.0) of (2048, 1024), 512x1024 crop with cat_max
 photometric distortion, pad to the crop. Test: keep-ratio resize to (2048, 1024) (the full 1024x2048 image).
 16 images per iteration in all (2 per GPU on 8 GPUs). Needs ``tools/prepare_cityscapes.py`` (``--coarse``
 for IIWA's first stage, which trains on ``COARSE_TRAIN`` + fine train). Model settings for configs:
-``CITYSCAPES_CLASS_WEIGHTS`` (the loss's class weights), and slide inference ``SLIDE_CROP`` / ``SLIDE_STRIDE``.
+``CITYSCAPES_CLASS_WEIGHTS`` (the loss's class weights), slide inference over windows of ``CROP_SIZE`` at
+``SLIDE_STRIDE``, and the multi-scale test's ``TTA_RATIOS``.
 For the test server set ``dataloader.test.dataset.name = "cityscapes_fine_sem_seg_test"`` and
 ``dataloader.evaluator.submission_format = "cityscapes"``.
 """
@@ -14,7 +15,6 @@ NUM_CLASSES = 19
 IGNORE_LABEL = 255
 CROP_SIZE = (512, 1024)
 BASE_SCALE = (2048, 1024)  # (long, short)
-SLIDE_CROP = (512, 1024)
 SLIDE_STRIDE = (256, 512)
 TTA_RATIOS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 COARSE_TRAIN = "cityscapes_coarse_sem_seg_train_extra"

@@ -4,7 +4,7 @@ Same augmentations, sizes and batch as ``pascal_context_59.py``, with ignore lab
 a model config must set ``model.ignore_label = IGNORE_LABEL`` and its loss's ``ignore_label`` too.
 Needs ``tools/prepare_pascal_context.py``.
 """
-from .pascal_context_59 import BASE_SCALE, CROP_SIZE, SLIDE_CROP, SLIDE_STRIDE, TTA_RATIOS, dataloader  # noqa: F401
+from .pascal_context_59 import BASE_SCALE, CROP_SIZE, SLIDE_STRIDE, TTA_RATIOS, dataloader  # noqa: F401
 
 NUM_CLASSES = 459
 IGNORE_LABEL = 65535

@@ -3,7 +3,8 @@
 Train: ratio-range resize (0.5, 2.0) of (520, 520), 480x480 crop with cat_max_ratio 0.75, flip, photometric
 distortion, pad to the crop. Test: keep-ratio resize to (520, 520). 16 images per iteration by default
 (IIWA used 32 for Swin-S, 24 for Swin-B). Needs ``tools/prepare_pascal_context.py``. Slide inference:
-``model.test_mode = "slide"``, ``model.crop_size = SLIDE_CROP``, ``model.stride = SLIDE_STRIDE``.
+``model.test_mode = "slide"``, ``model.crop_size = CROP_SIZE``, ``model.stride = SLIDE_STRIDE``; the
+multi-scale test's scales: ``TTA_RATIOS``.
 """
 from .semseg_pipeline import semseg_dataloader
 
@@ -11,7 +12,6 @@ NUM_CLASSES = 59
 IGNORE_LABEL = 255
 CROP_SIZE = (480, 480)
 BASE_SCALE = (520, 520)
-SLIDE_CROP = (480, 480)
 SLIDE_STRIDE = (320, 320)
 TTA_RATIOS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 

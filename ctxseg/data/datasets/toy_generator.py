@@ -1,17 +1,24 @@
-"""The built-in toy dataset's generator: textured objects whose classes cannot be told apart by colour.
+"""The built-in toy datasets' generator: textured objects whose classes cannot be told apart by colour.
+
+Two kinds. ``"texture"`` (``toy``): the class of an object is its texture, which a model reads from the
+pixel's neighbourhood. ``"context"`` (``toy_context``): every object is drawn the same way whatever its
+class; the class is set by a marker disk elsewhere in the image (horizontal stripes: "A", vertical: "B"),
+at least ``CONTEXT_MIN_GAP`` pixels away from every object pixel, so only a model that relates distant
+parts of the image can tell "object A" from "object B" (see :func:`make_context_sample`).
 
 Writes, deterministically, in ADE20K's raw layout::
 
     OUT/images/{training,validation}/toy_NNNNN.png        RGB, lossless
     OUT/annotations/{training,validation}/toy_NNNNN.png   uint8: 0 unlabelled (a one-pixel band
                                                           along each object's edge), 1 background,
-                                                          2..7 the object classes
+                                                          2..7 the object classes (context:
+                                                          2, 3 markers A, B; 4, 5 objects A, B)
     OUT/toy_dataset.json                                  the parameters of the run
 
 Every object and the background get random colours, so a pixel's colour says nothing about its
 class: the 6 object classes differ by texture (drawn with two random colours of clearly different
 luminance, at a random phase), which a model must read from the pixel's neighbourhood. The class
-order matches ``TOY_CLASSES`` in ``ctxseg/data/datasets/toy.py``.
+order matches ``TOY_CLASSES`` (``TOY_CONTEXT_CLASSES``) in ``ctxseg/data/datasets/toy.py``.
 
 The run writes into a temporary folder next to OUT and renames it at the end, so an interrupted
 run leaves no half-written OUT. Running again with the same parameters does nothing. The parameter
@@ -28,7 +35,9 @@ from tqdm import tqdm
 
 from ...utils.errors import DataError
 
-__all__ = ["TEXTURES", "UNLABELLED", "BACKGROUND", "SPLITS", "PARAMS_FILE", "make_sample", "sample_rng", "generate"]
+__all__ = ["TEXTURES", "UNLABELLED", "BACKGROUND", "SPLITS", "PARAMS_FILE", "KINDS", "CONTEXT_MARKER_TEXTURES",
+           "CONTEXT_OBJECT_TEXTURES", "CONTEXT_MARKER_LABELS", "CONTEXT_OBJECT_LABELS", "CONTEXT_MIN_GAP",
+           "make_sample", "make_context_sample", "sample_rng", "generate"]
 
 # TEXTURES[i] is stored as label i + 2; 0 is the unlabelled band and 1 the background.
 TEXTURES = (
@@ -41,6 +50,18 @@ TEXTURES = (
 )
 UNLABELLED, BACKGROUND = 0, 1
 SPLITS = ("training", "validation")
+KINDS = ("texture", "context")
+
+# The context toy: a marker's texture (A, B) sets the class of every object of the image; the objects'
+# textures are drawn from the other four, whatever the marker, so an object's own pixels say nothing.
+CONTEXT_MARKER_TEXTURES = ("horizontal stripes", "vertical stripes")
+CONTEXT_OBJECT_TEXTURES = ("diagonal stripes", "checkerboard", "dots", "grid")
+CONTEXT_MARKER_LABELS = (2, 3)
+CONTEXT_OBJECT_LABELS = (4, 5)
+# Euclidean distance from every object pixel to the marker: larger than the half-width (33 px) of the
+# receptive field of the small-receptive-field baseline (ResNet-18 stem + res2 under a one-level Semantic
+# FPN, 67 px with the final upsampling) even along a diagonal (56 / sqrt(2) = 39.6).
+CONTEXT_MIN_GAP = 56
 PARAMS_FILE = "toy_dataset.json"
 GENERATOR_VERSION = 1
 
@@ -93,9 +114,10 @@ def _texture_pattern(rng, texture, yy, xx):
     raise ValueError(f"unknown texture {texture!r}")
 
 
-def _random_shape(rng, h, w):
-    """Boolean HxW mask of a random polygon or smooth blob; it may touch the border."""
-    radius = rng.uniform(0.18, 0.36) * min(h, w)
+def _random_shape(rng, h, w, radius_range=(0.18, 0.36)):
+    """Boolean HxW mask of a random polygon or smooth blob (radius: a share of the shorter side); it may
+    touch the border."""
+    radius = rng.uniform(*radius_range) * min(h, w)
     cy, cx = rng.uniform(0.1, 0.9) * h, rng.uniform(0.1, 0.9) * w
     if rng.integers(2):
         # A star-shaped polygon; roughly even angles keep it from collapsing into a sliver.
@@ -121,24 +143,25 @@ def _random_shape(rng, h, w):
     return mask.astype(bool)
 
 
-def make_sample(rng, h, w):
-    """One (RGB uint8 HxWx3 image, uint8 HxW raw label) pair drawn from ``rng``."""
+def _noisy_background(rng, h, w):
     background = rng.integers(0, 256, size=3).astype(np.int16)
     noise = rng.integers(-_NOISE, _NOISE + 1, size=(h, w, 3), dtype=np.int16)
-    image = np.clip(background + noise, 0, 255).astype(np.uint8)
-    owner = np.zeros((h, w), np.uint8)  # which object is visible at a pixel (0: none)
-    masks, classes = [], []
-    for index in range(1, int(rng.integers(2, 6)) + 1):
-        class_id = int(rng.integers(2, 2 + len(TEXTURES)))
-        mask = _random_shape(rng, h, w)
-        dark, bright = _two_colors(rng)
-        yy, xx = np.nonzero(mask)
-        pattern = _texture_pattern(rng, TEXTURES[class_id - 2], yy, xx)
-        image[yy, xx] = np.where(pattern[:, None], bright, dark)
-        owner[mask] = index
-        masks.append(mask)
-        classes.append(class_id)
+    return np.clip(background + noise, 0, 255).astype(np.uint8)
 
+
+def _paint(rng, image, mask, texture):
+    """Draw ``texture`` in two random colours of clearly different luminance on ``image`` inside ``mask``."""
+    dark, bright = _two_colors(rng)
+    yy, xx = np.nonzero(mask)
+    pattern = _texture_pattern(rng, texture, yy, xx)
+    image[yy, xx] = np.where(pattern[:, None], bright, dark)
+
+
+def _label_map(h, w, masks, classes):
+    """Labels of objects drawn in order (later ones in front), each with a one-pixel unlabelled band."""
+    owner = np.zeros((h, w), np.uint8)  # which object is visible at a pixel (0: none)
+    for index, mask in enumerate(masks, start=1):
+        owner[mask] = index
     label = np.full((h, w), BACKGROUND, np.uint8)
     for index, (mask, class_id) in enumerate(zip(masks, classes), start=1):
         visible = owner == index
@@ -146,7 +169,53 @@ def make_sample(rng, h, w):
         # The band lies inside the object, on its own (visible) edge: one pixel wide.
         inner_edge = mask & ~cv2.erode(mask.astype(np.uint8), _CROSS).astype(bool)
         label[inner_edge & visible] = UNLABELLED
-    return image, label
+    return label
+
+
+def make_sample(rng, h, w):
+    """One (RGB uint8 HxWx3 image, uint8 HxW raw label) pair of the texture toy drawn from ``rng``."""
+    image = _noisy_background(rng, h, w)
+    masks, classes = [], []
+    for _ in range(int(rng.integers(2, 6))):
+        class_id = int(rng.integers(2, 2 + len(TEXTURES)))
+        mask = _random_shape(rng, h, w)
+        _paint(rng, image, mask, TEXTURES[class_id - 2])
+        masks.append(mask)
+        classes.append(class_id)
+    return image, _label_map(h, w, masks, classes)
+
+
+def make_context_sample(rng, h, w, marker=None):
+    """One (image, raw label) pair of the context toy: a marker disk near the left or right edge and one to
+    three objects at least ``CONTEXT_MIN_GAP`` pixels from it, all labelled "A" or "B" as the marker.
+
+    ``marker`` (0: A, 1: B) replaces the drawn one. Every random draw is the same whatever the marker, so
+    the two images of one ``rng`` state differ only inside the marker disk, and their labels only in the
+    marker's and the objects' class: near an object, the two images are the same.
+    """
+    drawn = int(rng.integers(2))
+    kind = drawn if marker is None else int(marker)
+    image = _noisy_background(rng, h, w)
+    radius = int(rng.integers(9, 13))
+    offset = radius + int(rng.integers(max(w // 4 - 2 * radius, 1)))
+    centre = (offset if rng.integers(2) == 0 else w - 1 - offset, int(rng.integers(radius, h - radius)))
+    disk = np.zeros((h, w), np.uint8)
+    cv2.circle(disk, centre, radius, 1, -1)
+    disk = disk.astype(bool)
+    _paint(rng, image, disk, CONTEXT_MARKER_TEXTURES[kind])
+    far = cv2.distanceTransform((~disk).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) >= CONTEXT_MIN_GAP
+
+    masks = [disk]
+    wanted = int(rng.integers(1, 4))
+    for _ in range(40):  # rejection sampling of objects that keep their distance
+        if len(masks) > wanted:
+            break
+        mask = _random_shape(rng, h, w, radius_range=(0.08, 0.15))
+        if mask.sum() >= 50 and not (mask & ~far).any():
+            _paint(rng, image, mask, CONTEXT_OBJECT_TEXTURES[int(rng.integers(len(CONTEXT_OBJECT_TEXTURES)))])
+            masks.append(mask)
+    classes = [CONTEXT_MARKER_LABELS[kind]] + [CONTEXT_OBJECT_LABELS[kind]] * (len(masks) - 1)
+    return image, _label_map(h, w, masks, classes)
 
 
 def sample_rng(seed, split, index):
@@ -160,19 +229,20 @@ def _write_png(path, array):
 
 
 def _write_sample(job):
-    root, split, index, size, seed = job
-    image, label = make_sample(sample_rng(seed, split, index), *size)
+    root, split, index, size, seed, kind = job
+    sampler = make_context_sample if kind == "context" else make_sample
+    image, label = sampler(sample_rng(seed, split, index), *size)
     name = f"toy_{index:05d}.png"
     _write_png(os.path.join(root, "images", split, name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     _write_png(os.path.join(root, "annotations", split, name), label)
 
 
-def _write_all(root, counts, size, seed, workers, progress):
+def _write_all(root, counts, size, seed, kind, workers, progress):
     jobs = []
     for split, count in zip(SPLITS, counts):
         os.makedirs(os.path.join(root, "images", split))
         os.makedirs(os.path.join(root, "annotations", split))
-        jobs.extend((root, split, index, size, seed) for index in range(count))
+        jobs.extend((root, split, index, size, seed, kind) for index in range(count))
     if workers <= 1:
         for job in jobs:
             _write_sample(job)
@@ -194,8 +264,8 @@ def _read_params(path):
     return params if isinstance(params, dict) and "generator_version" in params else None
 
 
-def generate(out, train=1200, val=100, size=(128, 160), seed=0, overwrite=False, workers=1):
-    """Make the dataset in ``out``; return False (and do nothing) if it is already there.
+def generate(out, train=1200, val=100, size=(128, 160), seed=0, overwrite=False, workers=1, kind="texture"):
+    """Make the dataset of ``kind`` (``KINDS``) in ``out``; return False (and do nothing) if it is already there.
 
     ``overwrite`` replaces a toy dataset made with other parameters; a folder this generator did not
     make (no parameter file) is never replaced.
@@ -207,6 +277,10 @@ def generate(out, train=1200, val=100, size=(128, 160), seed=0, overwrite=False,
         "size": [int(size[0]), int(size[1])],
         "seed": int(seed),
     }
+    if kind not in KINDS:
+        raise DataError(f"unknown toy dataset kind {kind!r}; choose one of {KINDS}")
+    if kind != "texture":  # texture toys made before the context kind existed stay valid
+        params["kind"] = kind
     out = os.path.abspath(out)
     params_path = os.path.join(out, PARAMS_FILE)
     if os.path.exists(out) and not os.path.isdir(out):
@@ -229,7 +303,7 @@ def generate(out, train=1200, val=100, size=(128, 160), seed=0, overwrite=False,
     try:
         os.makedirs(partial)
         with tqdm(total=train + val, desc=f"toy dataset -> {out}", unit="img") as progress:
-            _write_all(partial, (train, val), tuple(size), seed, workers, progress)
+            _write_all(partial, (train, val), tuple(size), seed, kind, workers, progress)
         with open(os.path.join(partial, PARAMS_FILE), "w") as f:
             json.dump(params, f, indent=2)
         if os.path.exists(out):

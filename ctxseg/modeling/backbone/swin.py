@@ -26,8 +26,8 @@ from ctxseg.utils.checks import check_positive
 from ctxseg.utils.errors import ConfigError
 
 __all__ = ["WindowAttention", "SwinBlock", "PatchMerging", "PatchEmbed", "SwinStage", "D2SwinTransformer",
-           "relative_position_index", "shifted_window_mask", "swin_tiny", "swin_small", "swin_base",
-           "swin_large"]
+           "relative_position_index", "shifted_window_mask", "SWIN_SIZES", "swin_tiny", "swin_small",
+           "swin_base", "swin_large"]
 
 
 def shifted_window_mask(height, width, window_size, shift, device=None):
@@ -347,21 +347,31 @@ class D2SwinTransformer(Backbone):
         }
 
 
+# The four published sizes: channels of stage 0 (doubling per stage), blocks and heads per stage. The named
+# constructors below and the LazyConfig pieces (configs/common/models/swin.py) both read this table.
+SWIN_SIZES = {
+    "tiny": dict(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24)),
+    "small": dict(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24)),
+    "base": dict(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32)),
+    "large": dict(embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48)),
+}
+
+
 def swin_tiny(**kwargs) -> D2SwinTransformer:
-    """Swin-T: E=96, depths (2, 2, 6, 2), heads (3, 6, 12, 24)."""
-    return D2SwinTransformer(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), **kwargs)
+    """Swin-T (``SWIN_SIZES["tiny"]``); other arguments as :class:`D2SwinTransformer`."""
+    return D2SwinTransformer(**SWIN_SIZES["tiny"], **kwargs)
 
 
 def swin_small(**kwargs) -> D2SwinTransformer:
-    """Swin-S: E=96, depths (2, 2, 18, 2), heads (3, 6, 12, 24)."""
-    return D2SwinTransformer(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24), **kwargs)
+    """Swin-S (``SWIN_SIZES["small"]``); other arguments as :class:`D2SwinTransformer`."""
+    return D2SwinTransformer(**SWIN_SIZES["small"], **kwargs)
 
 
 def swin_base(**kwargs) -> D2SwinTransformer:
-    """Swin-B: E=128, depths (2, 2, 18, 2), heads (4, 8, 16, 32); pass window_size=12 for the 384 checkpoints."""
-    return D2SwinTransformer(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32), **kwargs)
+    """Swin-B (``SWIN_SIZES["base"]``); pass window_size=12 for the 384 checkpoints."""
+    return D2SwinTransformer(**SWIN_SIZES["base"], **kwargs)
 
 
 def swin_large(**kwargs) -> D2SwinTransformer:
-    """Swin-L: E=192, depths (2, 2, 18, 2), heads (6, 12, 24, 48); pass window_size=12 for the 384 checkpoints."""
-    return D2SwinTransformer(embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48), **kwargs)
+    """Swin-L (``SWIN_SIZES["large"]``); pass window_size=12 for the 384 checkpoints."""
+    return D2SwinTransformer(**SWIN_SIZES["large"], **kwargs)

@@ -2,14 +2,28 @@
 
 The top backbone map becomes query tokens of width D (``query_dim``); the fused neck maps become key
 windows of width D, computed once per forward. ``depths`` blocks of Self-IIWA then MS Cross-IIWA refine
-the query; a Swin-Unet-style head (LayerNorm, Linear to ``embed_dim``, patch expansion by ``head_scale``,
+the query; a Swin-Unet-style head (Linear to ``embed_dim``, patch expansion by ``head_scale``, LayerNorm,
 Dropout2d, 1x1 conv) predicts at stride 8 / head_scale, and an auxiliary classifier on the embedded
-query gives deep supervision (weight 0.4).
+query gives deep supervision.
+
+The embeddings of the query and of the three memories (``embed_norm``):
+
+* ``"bn"`` (default): 1x1 conv (no bias) + BatchNorm, synchronised across processes under DDP
+  (Detectron2's ``NaiveSyncBatchNorm``, which works on every backend and is plain BatchNorm in one process).
+  Upstream's decoder stub imports ``ConvModule`` and its configs carry ``norm_cfg=BN``.
+* ``"ln"``: Linear + per-token LayerNorm, Swin's patch-embedding style.
+
+Trained from scratch, the LayerNorm embedding lets the backbone fall into "all tokens alike" (a per-token
+norm rescales a nearly constant map into a full-size signal, so nothing pushes the tokens apart), while
+the BatchNorm embedding normalises each channel over the batch and all positions and so rewards spatial
+variation; ``projects/IIWA/README.md`` gives the measurements. Each ``"bn"`` embedding has D fewer
+parameters (no bias before the norm).
 """
-from typing import Dict, List, Optional, Sequence, Tuple, Type, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from detectron2.config import configurable
+from detectron2.layers import NaiveSyncBatchNorm
 from detectron2.modeling import SEM_SEG_HEADS_REGISTRY
 from einops import rearrange
 from torch import nn
@@ -20,7 +34,9 @@ from ctxseg.layers.window import WindowSize
 
 from ..losses import SegmentationCrossEntropy
 
-__all__ = ["IIWADecoderHead", "IIWADecoderBlock"]
+__all__ = ["IIWADecoderHead", "IIWADecoderBlock", "EMBED_NORMS"]
+
+EMBED_NORMS = ("bn", "ln")
 
 
 class IIWADecoderBlock(nn.Module):
@@ -28,11 +44,10 @@ class IIWADecoderBlock(nn.Module):
 
     def __init__(self, dim: int, window_size_q: WindowSize, window_size_k: WindowSize, num_heads: int,
                  qkv_bias: bool = True, qk_scale: Optional[float] = None, drop: float = 0.0, attn_drop: float = 0.0,
-                 drop_path: float = 0.0, mlp_ratio: float = 4.0, norm_layer: Type[nn.Module] = nn.LayerNorm,
-                 use_checkpoint: bool = False):
+                 drop_path: float = 0.0, mlp_ratio: float = 4.0, use_checkpoint: bool = False):
         super().__init__()
         common = dict(num_heads=num_heads, qkv_bias=qkv_bias, qk_scale=qk_scale, attn_drop=attn_drop,
-                      proj_drop=drop, mlp_ratio=mlp_ratio, norm_layer=norm_layer, drop_path=drop_path)
+                      proj_drop=drop, mlp_ratio=mlp_ratio, drop_path=drop_path)
         self.self_attn = SelfIIWA(dim, window_size_q, **common)
         self.cross_attn = MultiScaleCrossIIWA(dim, window_size_q, window_size_k, **common)
         self.use_checkpoint = use_checkpoint
@@ -46,6 +61,15 @@ class IIWADecoderBlock(nn.Module):
         return self.cross_attn(self.self_attn(query), key_windows, key_tokens)
 
 
+def _embedding(in_channels, dim, embed_norm):
+    """The (projection, norm) pair of one embedding; see the module docstring."""
+    if embed_norm == "bn":
+        proj = nn.Conv2d(in_channels, dim, kernel_size=1, bias=False)
+        nn.init.kaiming_normal_(proj.weight, mode="fan_out", nonlinearity="relu")
+        return proj, NaiveSyncBatchNorm(dim)
+    return nn.Linear(in_channels, dim), nn.LayerNorm(dim)
+
+
 @SEM_SEG_HEADS_REGISTRY.register()
 class IIWADecoderHead(nn.Module):
     """IIWA decoder: ``forward(features) -> (logits, aux)``; ``losses((logits, aux), targets)`` for training.
@@ -56,7 +80,7 @@ class IIWADecoderHead(nn.Module):
         num_classes: classes of the main and the auxiliary classifier.
         embed_dim: width of the prediction head (E_h).
         query_dim: width D of the query tokens, the memory windows and every IIWA layer.
-        memory_dims: channels of the memory maps ``memory_features`` (the neck's ``d_models``).
+        memory_dims: channels of the memory maps ``memory_features`` (the neck's widths).
         query_in_channels: channels of the query map (default ``2 * memory_dims[-1]``, Swin's top stage).
         depths: blocks per layer; block count ``sum(depths)``.
         num_heads: heads of each layer (an int for all layers).
@@ -65,15 +89,13 @@ class IIWADecoderHead(nn.Module):
         drop_rate: projection/MLP dropout in the IIWA layers and Dropout2d before the classifier.
         attn_drop_rate: attention dropout of the local branches.
         drop_path_rate: stochastic depth, linear from 0 over the blocks.
-        norm_layer: the normalisation of every token map (LayerNorm).
-        patch_norm: LayerNorm after the query projection (Swin's patch-embedding norm).
-        ape: absolute position embedding of the query; only False exists (no released config uses it).
+        embed_norm: ``"bn"`` (1x1 conv + synchronised BatchNorm) or ``"ln"`` (Linear + LayerNorm) for the
+            query and memory embeddings.
         head_scale: upsampling factor of the patch-expanding head (logits at stride 8 / head_scale).
-        aux_classes: classes of the auxiliary classifier; must equal ``num_classes`` (default).
         query_feature, memory_features: keys of the feature dict (the IIWA neck's outputs).
         ignore_value, class_weight, ohem_thresh, ohem_min_kept: cross-entropy with OHEM pixel sampling
             (``ohem_min_kept=None`` disables it), reduced over all pixels as MMSegmentation 0.x does.
-        aux_weight: weight of the auxiliary loss.
+        aux_weight: weight of the auxiliary loss (the classifier on the embedded query).
         align_corners: of the bilinear resize of the logits to the label size in the losses.
         use_checkpoint: recompute each IIWA layer in the backward pass to save memory.
 
@@ -87,8 +109,7 @@ class IIWADecoderHead(nn.Module):
                  window_size_q: WindowSize = (8, 8), window_size_k: WindowSize = (8, 8),
                  mlp_ratio: float = 4.0, qkv_bias: bool = True, qk_scale: Optional[float] = None,
                  drop_rate: float = 0.0, attn_drop_rate: float = 0.0, drop_path_rate: float = 0.2,
-                 norm_layer: Type[nn.Module] = nn.LayerNorm, patch_norm: bool = True, ape: bool = False,
-                 head_scale: int = 4, aux_classes: Optional[int] = None, query_feature: str = "res5",
+                 embed_norm: str = "bn", head_scale: int = 4, query_feature: str = "res5",
                  memory_features: Sequence[str] = ("f0", "f1", "f2"), ignore_value: int = 255,
                  class_weight: Optional[Sequence[float]] = None, ohem_thresh: Optional[float] = 0.7,
                  ohem_min_kept: Optional[int] = 100000, aux_weight: float = 0.4, align_corners: bool = False,
@@ -107,13 +128,8 @@ class IIWADecoderHead(nn.Module):
                              f"(len(depths)={len(depths)}), got {num_heads}")
         if not isinstance(head_scale, int) or head_scale < 1:
             raise ValueError(f"IIWADecoderHead: head_scale must be a positive int, got {head_scale!r}")
-        if ape:
-            raise ValueError("IIWADecoderHead: ape=True (absolute position embedding of the query) is not "
-                             "implemented; every released config uses ape=False")
-        aux_classes = num_classes if aux_classes is None else aux_classes
-        if aux_classes != num_classes:
-            raise ValueError(f"IIWADecoderHead: aux_classes={aux_classes} must equal num_classes={num_classes} "
-                             f"(the auxiliary loss uses the same labels)")
+        if embed_norm not in EMBED_NORMS:
+            raise ValueError(f"IIWADecoderHead: embed_norm must be one of {EMBED_NORMS}, got {embed_norm!r}")
         query_in_channels = 2 * memory_dims[-1] if query_in_channels is None else query_in_channels
 
         self.num_classes = num_classes
@@ -124,13 +140,13 @@ class IIWADecoderHead(nn.Module):
         self.memory_dims = memory_dims
         self.window_size_k = window_size_k
         self.head_scale = head_scale
+        self.embed_norm = embed_norm
 
-        self.query_proj = nn.Linear(query_in_channels, query_dim)
-        self.query_norm = norm_layer(query_dim) if patch_norm else nn.Identity()
-        self.aux_norm = norm_layer(query_dim)
-        self.aux_classifier = nn.Linear(query_dim, aux_classes)
-        self.memory_projs = nn.ModuleList(nn.Linear(m, query_dim) for m in memory_dims)
-        self.memory_norms = nn.ModuleList(norm_layer(query_dim) for _ in memory_dims)
+        self.query_proj, self.query_norm = _embedding(query_in_channels, query_dim, embed_norm)
+        self.aux_classifier = nn.Linear(query_dim, num_classes)
+        memory_embeddings = [_embedding(m, query_dim, embed_norm) for m in memory_dims]
+        self.memory_projs = nn.ModuleList(proj for proj, _ in memory_embeddings)
+        self.memory_norms = nn.ModuleList(norm for _, norm in memory_embeddings)
 
         drop_paths = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         self.blocks = nn.ModuleList()
@@ -139,12 +155,12 @@ class IIWADecoderHead(nn.Module):
                 self.blocks.append(IIWADecoderBlock(
                     query_dim, window_size_q, window_size_k, num_heads[layer], qkv_bias=qkv_bias, qk_scale=qk_scale,
                     drop=drop_rate, attn_drop=attn_drop_rate, drop_path=drop_paths[len(self.blocks)],
-                    mlp_ratio=mlp_ratio, norm_layer=norm_layer, use_checkpoint=use_checkpoint))
+                    mlp_ratio=mlp_ratio, use_checkpoint=use_checkpoint))
 
-        self.out_norm = norm_layer(query_dim)
+        # Each block ends with a LayerNorm, so the head starts with its projection.
         self.head_proj = nn.Linear(query_dim, embed_dim)
         self.expand = nn.Linear(embed_dim, head_scale * head_scale * embed_dim, bias=False)
-        self.expand_norm = norm_layer(embed_dim)
+        self.expand_norm = nn.LayerNorm(embed_dim)
         self.dropout = nn.Dropout2d(drop_rate)
         self.classifier = nn.Conv2d(embed_dim, num_classes, kernel_size=1)
 
@@ -175,11 +191,12 @@ class IIWADecoderHead(nn.Module):
                     window_size_k=tuple(decoder.WINDOW_SIZE_K), mlp_ratio=decoder.MLP_RATIO,
                     qkv_bias=decoder.QKV_BIAS, qk_scale=decoder.QK_SCALE, drop_rate=decoder.DROP_RATE,
                     attn_drop_rate=decoder.ATTN_DROP_RATE, drop_path_rate=decoder.DROP_PATH_RATE,
-                    head_scale=decoder.HEAD_SCALE, query_feature=decoder.QUERY_FEATURE,
-                    memory_features=decoder.MEMORY_FEATURES, ignore_value=head.IGNORE_VALUE,
-                    class_weight=head.CLASS_WEIGHT or None, ohem_thresh=decoder.OHEM_THRESH,
-                    ohem_min_kept=decoder.OHEM_MIN_KEPT, aux_weight=decoder.AUX_WEIGHT,
-                    align_corners=decoder.ALIGN_CORNERS, use_checkpoint=decoder.USE_CHECKPOINT)
+                    embed_norm=decoder.EMBED_NORM, head_scale=decoder.HEAD_SCALE,
+                    query_feature=decoder.QUERY_FEATURE, memory_features=decoder.MEMORY_FEATURES,
+                    ignore_value=head.IGNORE_VALUE, class_weight=head.CLASS_WEIGHT or None,
+                    ohem_thresh=decoder.OHEM_THRESH, ohem_min_kept=decoder.OHEM_MIN_KEPT,
+                    aux_weight=decoder.AUX_WEIGHT, align_corners=decoder.ALIGN_CORNERS,
+                    use_checkpoint=decoder.USE_CHECKPOINT)
 
     def _feature(self, features, name, channels):
         if name not in features:
@@ -189,22 +206,27 @@ class IIWADecoderHead(nn.Module):
             raise ValueError(f"IIWADecoderHead: feature '{name}' must be (B, {channels}, H, W), got {tuple(x.shape)}")
         return x
 
+    def _embed(self, x, proj, norm):
+        """(B, C, h, w) map -> (B, h, w, D) tokens through one embedding."""
+        if self.embed_norm == "bn":
+            return norm(proj(x)).permute(0, 2, 3, 1)
+        return norm(proj(x.permute(0, 2, 3, 1)))
+
     def embed_query(self, features):
         """The query tokens q0 (B, h, w, D) from the top map (B, query_in_channels, h, w)."""
         top = self._feature(features, self.query_feature, self.query_in_channels)
-        return self.query_norm(self.query_proj(top.permute(0, 2, 3, 1)))
+        return self._embed(top, self.query_proj, self.query_norm)
 
     def memory_windows(self, features):
         """Key windows (B, nWk, wk0, wk1, D) and window tokens (B, nWk, D) of all memories, once per forward."""
-        memories = []
-        for name, dim, proj, norm in zip(self.memory_features, self.memory_dims, self.memory_projs,
-                                         self.memory_norms):
-            memories.append(norm(proj(self._feature(features, name, dim).permute(0, 2, 3, 1))))
+        memories = [self._embed(self._feature(features, name, dim), proj, norm)
+                    for name, dim, proj, norm in zip(self.memory_features, self.memory_dims, self.memory_projs,
+                                                     self.memory_norms)]
         return key_windows_from_memories(memories, self.window_size_k)
 
     def predict(self, query):
         """Logits (B, num_classes, h * head_scale, w * head_scale) from the decoded query (B, h, w, D)."""
-        x = self.expand(self.head_proj(self.out_norm(query)))
+        x = self.expand(self.head_proj(query))
         x = rearrange(x, "b h w (p1 p2 c) -> b (h p1) (w p2) c", p1=self.head_scale, p2=self.head_scale)
         x = self.expand_norm(x).permute(0, 3, 1, 2)
         return self.classifier(self.dropout(x))
@@ -212,7 +234,7 @@ class IIWADecoderHead(nn.Module):
     def forward(self, features: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
         """``(logits, aux)``: (B, K, s*h, s*w) at stride 8 / head_scale and (B, K, h, w) at the query's stride."""
         query = self.embed_query(features)
-        aux = self.aux_classifier(self.aux_norm(query)).permute(0, 3, 1, 2)
+        aux = self.aux_classifier(query).permute(0, 3, 1, 2)
         key_windows, key_tokens = self.memory_windows(features)
         for block in self.blocks:
             query = block(query, key_windows, key_tokens)

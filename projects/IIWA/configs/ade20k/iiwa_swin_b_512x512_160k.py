@@ -1,17 +1,15 @@
 """IIWA Swin-B, ADE20K 512x512, 160k iterations (upstream iiwa_swinb_512x512_160k_ade20k_type1): 51.85 mIoU.
 
 Backbone from swin_base_patch4_window12_384_22k.pth. Upstream HEAD has Swin-L dimensions with that
-Swin-B checkpoint, which cannot load (the shapes differ); we use the true Swin-B dimensions of its earlier
-revision (E=128, neck 128/256/512, decoder 256/256) with HEAD's windows and schedule: the only
-combination that loads the checkpoint (docs/iiwa_reconstruction.md).
+Swin-B checkpoint, which cannot load (the shapes differ); ``use_swin_b`` takes the true Swin-B dimensions
+of its earlier revision (E=128, neck 128/256/512, decoder 256/256) with HEAD's windows and schedule: the
+only combination that loads the checkpoint (docs/iiwa_reconstruction.md).
 """
 from .....configs.common.data.ade20k import TTA_RATIOS
-from .....configs.common.models.swin import SWIN_B
+from .....configs.common.models.iiwa import use_swin_b
 from .base_iiwa_ade20k_512x512_160k import dataloader, lr_multiplier, model, optimizer, train  # noqa: F401
 
-model.backbone.bottom_up = SWIN_B
-model.backbone.bottom_up.strides = (4, 2, 1, 1)
-model.head.update(embed_dim=256, query_dim=256, memory_dims=(128, 256, 512), depths=(1, 1, 1))
+use_swin_b(model)
 # The released data.test is 6 scales + flip, though the number is published as single scale;
 # single scale: model.tta_scales=None model.tta_flip=False.
 model.tta_scales = TTA_RATIOS

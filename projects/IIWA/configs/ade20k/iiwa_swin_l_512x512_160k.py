@@ -3,11 +3,11 @@
 Backbone from swin_large_patch4_window12_384_22k.pth. 8 GPUs x 1 image, whole-image test.
 """
 from .....configs.common.data.ade20k import TTA_RATIOS
-from .....configs.common.models.swin import SWIN_L
+from .....configs.common.models.swin import DILATED_STRIDES, SWIN_L
 from .base_iiwa_ade20k_512x512_160k import dataloader, lr_multiplier, model, optimizer, train  # noqa: F401
 
 model.backbone.bottom_up = SWIN_L
-model.backbone.bottom_up.strides = (4, 2, 1, 1)
+model.backbone.bottom_up.strides = DILATED_STRIDES
 model.head.update(embed_dim=384, query_dim=384, memory_dims=(192, 384, 768), depths=(1, 1, 1),
                   drop_path_rate=0.3)
 model.test_mode = "whole"

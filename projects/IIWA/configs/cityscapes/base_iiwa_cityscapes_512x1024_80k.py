@@ -11,7 +11,13 @@ The published val numbers (83.1 / 84.0) are multi-scale + flip while the release
 data.test is single scale (docs/iiwa_reconstruction.md); ms+flip: model.tta_scales=[0.5,0.75,1.0,1.25,1.5,1.75]
 model.tta_flip=True.
 """
-from .....configs.common.data.cityscapes import CITYSCAPES_CLASS_WEIGHTS, NUM_CLASSES, dataloader  # noqa: F401
+from .....configs.common.data.cityscapes import (  # noqa: F401
+                                                  CITYSCAPES_CLASS_WEIGHTS,
+                                                  CROP_SIZE,
+                                                  NUM_CLASSES,
+                                                  SLIDE_STRIDE,
+                                                  dataloader,
+)
 from .....configs.common.models.iiwa import model
 from .....configs.common.optim import SwinAdamW as optimizer  # noqa: F401 (lr 6e-5, decay 0.01, Swin keys)
 from .....configs.common.schedule import lr_multiplier
@@ -21,8 +27,8 @@ model.num_classes = NUM_CLASSES
 model.backbone.patch_sizes = [(4, 8), (8, 16), (4, 8), (4, 8), (4, 8), (4, 8)]
 model.head.update(window_size_q=(4, 8), window_size_k=(4, 8), class_weight=list(CITYSCAPES_CLASS_WEIGHTS))
 model.test_mode = "slide"
-model.crop_size = (512, 1024)
-model.stride = (256, 512)
+model.crop_size = CROP_SIZE
+model.stride = SLIDE_STRIDE
 
 dataloader.train.total_batch_size = 16
 

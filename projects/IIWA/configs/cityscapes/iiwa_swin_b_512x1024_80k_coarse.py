@@ -7,14 +7,12 @@ from detectron2.config import LazyCall as L
 from detectron2.data import get_detection_dataset_dicts
 
 from .....configs.common.data.cityscapes import COARSE_TRAIN
-from .....configs.common.models.swin import SWIN_B
+from .....configs.common.models.iiwa import use_swin_b
 from .base_iiwa_cityscapes_512x1024_80k import dataloader, lr_multiplier, model, optimizer, train  # noqa: F401
 
 dataloader.train.dataset = L(get_detection_dataset_dicts)(
     names=[COARSE_TRAIN, "cityscapes_fine_sem_seg_train"], filter_empty=False)
-model.backbone.bottom_up = SWIN_B
-model.backbone.bottom_up.strides = (4, 2, 1, 1)
-model.head.update(embed_dim=256, query_dim=256, memory_dims=(128, 256, 512), depths=(1, 1, 1))
+use_swin_b(model)
 # Upstream "backbone: lr_mult". Our neck lives under backbone.fusions, so the key names the Swin only;
 # being longer than "norm", it still gives Swin norms lr x 0.2 with weight decay
 # (MMCV's rule: only the longest matching key applies, ctxseg.engine.optimizer).

@@ -5,7 +5,7 @@ AdamW lr 6e-5 / wd 0.01 (MMCV's name rule for norms), warm-up 750 iterations fro
 test 480x480 stride 320. The released data.test is 6 scales + flip, though the README calls the
 numbers single scale (docs/iiwa_reconstruction.md); single scale: model.tta_scales=None model.tta_flip=False.
 """
-from .....configs.common.data.pascal_context_59 import NUM_CLASSES, TTA_RATIOS, dataloader  # noqa: F401
+from .....configs.common.data.pascal_context_59 import CROP_SIZE, NUM_CLASSES, SLIDE_STRIDE, TTA_RATIOS, dataloader  # noqa: F401
 from .....configs.common.models.iiwa import model
 from .....configs.common.optim import SwinAdamW as optimizer  # noqa: F401 (lr 6e-5, decay 0.01, Swin keys)
 from .....configs.common.schedule import lr_multiplier
@@ -14,8 +14,8 @@ from .....configs.common.train import train
 model.num_classes = NUM_CLASSES
 model.head.update(window_size_q=(6, 6), window_size_k=(6, 6), drop_rate=0.1)
 model.test_mode = "slide"
-model.crop_size = (480, 480)
-model.stride = (320, 320)
+model.crop_size = CROP_SIZE
+model.stride = SLIDE_STRIDE
 model.tta_scales = TTA_RATIOS
 model.tta_flip = True
 

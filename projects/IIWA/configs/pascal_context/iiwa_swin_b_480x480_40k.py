@@ -2,12 +2,11 @@
 
 Backbone from swin_base_patch4_window12_384_22k.pth; 8 GPUs x 3 images; no decoder dropout.
 """
-from .....configs.common.models.swin import SWIN_B
+from .....configs.common.models.iiwa import use_swin_b
 from .base_iiwa_pascal_context_480x480_40k import dataloader, lr_multiplier, model, optimizer, train  # noqa: F401
 
-model.backbone.bottom_up = SWIN_B
-model.backbone.bottom_up.strides = (4, 2, 1, 1)
-model.head.update(embed_dim=256, query_dim=256, memory_dims=(128, 256, 512), depths=(1, 1, 1), drop_rate=0.0)
+use_swin_b(model)
+model.head.drop_rate = 0.0
 
 dataloader.train.total_batch_size = 24
 

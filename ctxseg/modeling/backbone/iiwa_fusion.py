@@ -1,12 +1,15 @@
-"""The IIWA feature-fusion neck (upstream ``Cascade_TRP``, a reconstruction): a top-down cascade of three Cross-IIWA
-fusions of adjacent backbone levels, wrapped around a bottom-up backbone as a Detectron2 ``Backbone``.
+"""The IIWA feature-fusion neck (upstream ``Cascade_TRP``): a top-down cascade of three Cross-IIWA fusions of
+adjacent backbone levels, wrapped around a bottom-up backbone as a Detectron2 ``Backbone`` (as Detectron2's
+FPN wraps its ``bottom_up``).
 
     F2 = fusions.2(key=res5, query=res4);  F1 = fusions.1(key=F2, query=res3);  F0 = fusions.0(key=F1, query=res2)
 
 The neck returns ``{"f0": F0, "f1": F1, "f2": F2, "res5": res5}``: the fused maps are the decoder's
-memories, the untouched top map is its query (as upstream's segmentor ``extract_feat`` passes them).
+memories, the untouched top map is its query (upstream's segmentor feeds the backbone's last output to the
+decoder). Upstream released the Cross-IIWA layer but not this module's body; the cascade is the only
+reading of its config in which every size (in_channels, d_models, n_head, the six patch_sizes, num_outs)
+is used consistently. ``projects/IIWA/README.md`` maps the upstream config keys onto these arguments.
 """
-import logging
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -20,8 +23,6 @@ from ctxseg.layers import CrossIIWA
 from ctxseg.layers.iiwa_attention import check_window_size
 
 __all__ = ["IIWAFusionNeck", "FusionFFN"]
-
-logger = logging.getLogger(__name__)
 
 
 class FusionFFN(nn.Module):
@@ -43,47 +44,31 @@ class IIWAFusionNeck(Backbone):
     """Bottom-up backbone + top-down cascade of Cross-IIWA fusions; outputs ``f0, f1, f2`` and the top map.
 
     Fusion i takes backbone level i as its query and the fused level i + 1 (the raw top level for i = 2)
-    as its key, and outputs ``d_models[i] == in_channels[i]`` channels at level i's resolution. Windows:
-    ``patch_sizes[2i]`` on the key, ``patch_sizes[2i + 1]`` on the query; both must cover the same image
-    area so that the two window grids coincide.
+    as its key, and outputs as many channels as level i has (Cross-IIWA adds its query map to its output),
+    at level i's resolution. Windows: ``patch_sizes[2i]`` on the key, ``patch_sizes[2i + 1]`` on the query;
+    both must cover the same image area so that the two window grids coincide.
 
     Args:
         bottom_up: a Backbone returning the four maps ``in_features`` (e.g. the dilated Swin: strides
             4, 8, 8, 8, channels E, 2E, 4E, 8E).
         in_features: names of the four bottom-up maps, finest first; the last one is passed through.
-        d_models: fusion widths (default and only valid value: the channels of the first three maps).
         n_head: heads of fusions 0, 1, 2.
         patch_sizes: six windows (h, w): key and query window of fusion 0, then fusion 1, then fusion 2.
         dropout_ratio: dropout inside each Cross-IIWA.
         scale, local_softmax: Cross-IIWA's fixes of the released behaviour (default: released).
-        fusion_ffn: append a :class:`FusionFFN` of width ``dim_feedforwards[i]`` after each fusion
-            (not in the released layer; default off).
-        dim_feedforwards: FFN widths (default ``2 * d_models``); used only with ``fusion_ffn``.
-        num_outs, cascade_num, out_type, pos_type, overlap, extra_out: upstream config values; only the
-            released setting (3, 1, "2", "sin", False, False) exists, others raise.
-        adapt_size1, adapt_size2, upsample_cfg, norm_cfg, out_channels: upstream config values with no
-            role in this design; accepted and ignored (logged).
+        ffn_dims: None (the released fusion: no feed-forward layer), or three widths: append a
+            :class:`FusionFFN` of that hidden width after each fusion.
 
     From a yacs config (``MODEL.BACKBONE.NAME: IIWAFusionNeck``): see :meth:`from_config`.
     """
 
     @configurable
     def __init__(self, *, bottom_up: Backbone, in_features: Sequence[str] = ("res2", "res3", "res4", "res5"),
-                 d_models: Optional[Sequence[int]] = None, n_head: Sequence[int] = (4, 8, 16),
+                 n_head: Sequence[int] = (4, 8, 16),
                  patch_sizes: Sequence[Sequence[int]] = ((4, 4), (8, 8), (4, 4), (4, 4), (4, 4), (4, 4)),
-                 dropout_ratio: float = 0.1, scale: str = "one", local_softmax: bool = False, fusion_ffn: bool = False,
-                 dim_feedforwards: Optional[Sequence[int]] = None, num_outs: int = 3, cascade_num: int = 1,
-                 out_type: str = "2", pos_type: str = "sin", overlap: bool = False, extra_out: bool = False,
-                 adapt_size1=None, adapt_size2=None, upsample_cfg=None, norm_cfg=None, out_channels=None):
+                 dropout_ratio: float = 0.1, scale: str = "one", local_softmax: bool = False,
+                 ffn_dims: Optional[Sequence[int]] = None):
         super().__init__()
-        self._check_upstream_options(num_outs, cascade_num, out_type, pos_type, overlap, extra_out)
-        ignored = {"adapt_size1": adapt_size1, "adapt_size2": adapt_size2, "upsample_cfg": upsample_cfg,
-                   "norm_cfg": norm_cfg, "out_channels": out_channels}
-        given = [f"{k}={v!r}" for k, v in ignored.items() if v is not None]
-        if given:
-            logger.info("IIWAFusionNeck: ignoring %s (no role in the released Cross-IIWA fusion)",
-                        ", ".join(given))
-
         in_features = tuple(in_features)
         if len(in_features) != 4:
             raise ValueError(f"IIWAFusionNeck: in_features must name 4 bottom-up maps (finest first), "
@@ -92,13 +77,8 @@ class IIWAFusionNeck(Backbone):
         missing = [name for name in in_features if name not in shapes]
         if missing:
             raise ValueError(f"IIWAFusionNeck: bottom_up has no output {missing}; its outputs are {sorted(shapes)}")
-        in_channels = [shapes[name].channels for name in in_features]
+        channels = [shapes[name].channels for name in in_features]
         strides = [shapes[name].stride for name in in_features]
-        d_models = list(in_channels[:3]) if d_models is None else list(d_models)
-        if d_models != in_channels[:3]:
-            raise ValueError(f"IIWAFusionNeck: d_models must equal the channels of {in_features[:3]} "
-                             f"(Cross-IIWA adds the query map to its output), expected {in_channels[:3]}, "
-                             f"got {d_models}")
         n_head = _check_length(n_head, 3, "n_head")
         patch_sizes = [check_window_size(p, "IIWAFusionNeck", f"patch_sizes[{k}]")
                        for k, p in enumerate(_check_length(patch_sizes, 6, "patch_sizes"))]
@@ -115,26 +95,19 @@ class IIWAFusionNeck(Backbone):
                         f"and a stride-{strides[i]} query with windows {win_q}; the windows must cover the "
                         f"same image area (key window x key stride == query window x query stride), check "
                         f"patch_sizes[{2 * i}] and patch_sizes[{2 * i + 1}]")
-            key_channels = in_channels[3] if i == 2 else d_models[i + 1]
-            self.fusions.append(CrossIIWA(in_chans1=key_channels, in_chans2=in_channels[i], d_model=d_models[i],
+            self.fusions.append(CrossIIWA(in_chans1=channels[i + 1], in_chans2=channels[i], d_model=channels[i],
                                           nhead=n_head[i], win_size_k=win_k, win_size_q=win_q,
                                           dropout=dropout_ratio, scale=scale, local_softmax=local_softmax))
-        if fusion_ffn:
-            dim_feedforwards = [2 * d for d in d_models] if dim_feedforwards is None else dim_feedforwards
-            dim_feedforwards = _check_length(dim_feedforwards, 3, "dim_feedforwards")
-            self.ffns = nn.ModuleList(FusionFFN(d, ff, dropout_ratio) for d, ff in zip(d_models, dim_feedforwards))
-        else:
-            if dim_feedforwards is not None:
-                logger.info("IIWAFusionNeck: dim_feedforwards=%s unused (the released fusion has no FFN; set "
-                            "fusion_ffn=True to add one)", list(dim_feedforwards))
+        if ffn_dims is None:
             self.ffns = None
+        else:
+            ffn_dims = _check_length(ffn_dims, 3, "ffn_dims")
+            self.ffns = nn.ModuleList(FusionFFN(d, ff, dropout_ratio) for d, ff in zip(channels, ffn_dims))
 
         top = in_features[3]
         self._out_features = ["f0", "f1", "f2", top]
-        self._out_feature_channels = {f"f{i}": d_models[i] for i in range(3)}
-        self._out_feature_strides = {f"f{i}": strides[i] for i in range(3)}
-        self._out_feature_channels[top] = in_channels[3]
-        self._out_feature_strides[top] = strides[3]
+        self._out_feature_channels = dict(zip(self._out_features, channels))
+        self._out_feature_strides = dict(zip(self._out_features, strides))
 
     @classmethod
     def from_config(cls, cfg, input_shape=None):
@@ -144,20 +117,15 @@ class IIWAFusionNeck(Backbone):
         return dict(bottom_up=BACKBONE_REGISTRY.get(cfg.MODEL.BACKBONE.BOTTOM_UP)(cfg, input_shape),
                     in_features=neck.IN_FEATURES, n_head=neck.NUM_HEADS, patch_sizes=neck.WINDOW_SIZES,
                     dropout_ratio=neck.DROPOUT, scale=neck.SCALE, local_softmax=neck.LOCAL_SOFTMAX,
-                    fusion_ffn=bool(neck.FFN_DIMS), dim_feedforwards=neck.FFN_DIMS or None)
-
-    @staticmethod
-    def _check_upstream_options(num_outs, cascade_num, out_type, pos_type, overlap, extra_out):
-        released = {"num_outs": (num_outs, 3), "cascade_num": (cascade_num, 1), "out_type": (str(out_type), "2"),
-                    "pos_type": (pos_type, "sin"), "overlap": (overlap, False), "extra_out": (extra_out, False)}
-        for name, (value, expected) in released.items():
-            if value != expected:
-                raise ValueError(f"IIWAFusionNeck: only {name}={expected!r} is implemented (the released "
-                                 f"Cross-IIWA cascade), got {name}={value!r}")
+                    ffn_dims=neck.FFN_DIMS or None)
 
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Image batch (B, 3, H, W) -> ``{"f0", "f1", "f2": fused maps, <top>: the top bottom-up map}``."""
-        bottom = self.bottom_up(x)
+        outputs = self.fuse(self.bottom_up(x))
+        return {name: outputs[name] for name in self._out_features}
+
+    def fuse(self, bottom):
+        """The top-down cascade on the bottom-up maps ``bottom`` (a dict holding ``in_features``)."""
         levels = [bottom[name] for name in self.in_features]
         outputs = {}
         key = levels[3]
@@ -167,7 +135,7 @@ class IIWAFusionNeck(Backbone):
                 key = self.ffns[i](key)
             outputs[f"f{i}"] = key
         outputs[self.in_features[3]] = levels[3]
-        return {name: outputs[name] for name in self._out_features}
+        return outputs
 
     def output_shape(self) -> Dict[str, ShapeSpec]:
         """Channels and strides of ``f0, f1, f2`` and of the passed-through top map."""
@@ -185,4 +153,3 @@ def _check_length(values, length, name):
     if len(values) != length:
         raise ValueError(f"IIWAFusionNeck: {name} must have {length} entries, got {len(values)}: {values}")
     return values
-
