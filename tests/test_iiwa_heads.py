@@ -5,7 +5,7 @@ import torch
 from detectron2.layers import NaiveSyncBatchNorm
 from torch import nn
 
-from ctxseg.layers import window_grid_size
+from ctxseg.layers import Linear, window_grid_size
 from ctxseg.modeling.backbone import IIWAFusionNeck
 from ctxseg.modeling.heads import IIWADecoderHead
 from ctxseg.modeling.meta_arch import EncoderDecoderSegmentor
@@ -220,7 +220,7 @@ EMBEDDING_NORMS = ["memory_norms.0", "memory_norms.1", "memory_norms.2", "query_
 
 @pytest.mark.parametrize("embed_norm, norm_type, proj_type, proj_std", [
     ("bn", NaiveSyncBatchNorm, nn.Conv2d, (2 / 256) ** 0.5),  # kaiming normal, fan out 256
-    ("ln", nn.LayerNorm, nn.Linear, 0.02),
+    ("ln", nn.LayerNorm, Linear, 0.02),
 ])
 def test_decoder_embeddings(embed_norm, norm_type, proj_type, proj_std):
     head = IIWADecoderHead(num_classes=150, embed_norm=embed_norm)

@@ -17,6 +17,8 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
+from .linear import linear
+
 __all__ = ["multi_head_attention", "attend", "fused_attention", "fused_attention_enabled", "split_heads",
            "merge_heads", "self_attention", "cross_attention", "relative_position_index", "relative_position_bias",
            "stacked_linear"]
@@ -142,4 +144,4 @@ def stacked_linear(x, *linears):
     """
     weight = torch.cat([linear.weight for linear in linears])
     bias = None if linears[0].bias is None else torch.cat([linear.bias for linear in linears])
-    return F.linear(x, weight, bias)
+    return linear(x, weight, bias)

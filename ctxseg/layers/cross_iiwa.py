@@ -8,6 +8,7 @@ from torch import nn
 
 from .attention import cross_attention
 from .iiwa_attention import check_heads, check_window_size
+from .linear import Linear
 from .position import sine_position_embedding
 from .window import WindowSize, add_windows, pad_to_multiple, upsample_window_grid, window_grid_size, window_partition
 
@@ -58,15 +59,15 @@ class CrossIIWA(nn.Module):
 
         self.avgpool_q = nn.Sequential(nn.AvgPool2d(self.win_size_q), nn.Conv2d(in_chans2, d_model, 1))
         self.avgpool_k = nn.Sequential(nn.AvgPool2d(self.win_size_k), nn.Conv2d(in_chans1, d_model, 1))
-        self.q_lin = nn.Linear(in_chans2, d_model)
-        self.k_lin = nn.Linear(in_chans1, d_model)
-        self.v_lin = nn.Linear(in_chans1, d_model)
-        self.q_lin2 = nn.Linear(d_model, d_model)
-        self.k_lin2 = nn.Linear(d_model, d_model)
-        self.v_lin2 = nn.Linear(d_model, d_model)
-        self.proj = nn.Sequential(nn.Linear(in_chans1, d_model), nn.LayerNorm(d_model))
-        self.proj1 = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, d_model), nn.Dropout(dropout))
-        self.proj2 = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, d_model), nn.Dropout(dropout))
+        self.q_lin = Linear(in_chans2, d_model)
+        self.k_lin = Linear(in_chans1, d_model)
+        self.v_lin = Linear(in_chans1, d_model)
+        self.q_lin2 = Linear(d_model, d_model)
+        self.k_lin2 = Linear(d_model, d_model)
+        self.v_lin2 = Linear(d_model, d_model)
+        self.proj = nn.Sequential(Linear(in_chans1, d_model), nn.LayerNorm(d_model))
+        self.proj1 = nn.Sequential(nn.LayerNorm(d_model), Linear(d_model, d_model), nn.Dropout(dropout))
+        self.proj2 = nn.Sequential(nn.LayerNorm(d_model), Linear(d_model, d_model), nn.Dropout(dropout))
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
         self.norm1 = nn.LayerNorm(d_model)

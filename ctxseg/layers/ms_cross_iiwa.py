@@ -3,11 +3,13 @@ scales, the released ``WindowCrossAttention`` of IIWA, with the released names."
 from typing import List, Optional, Tuple, Type, Union
 
 import torch
-from timm.layers import DropPath, Mlp
+from timm.layers import DropPath
 from torch import nn
 
 from .attention import cross_attention, relative_position_bias, relative_position_index
 from .iiwa_attention import check_heads, check_window_size
+from .linear import Linear
+from .mlp import Mlp
 from .position import sine_position_embedding
 from .residual import add_residual
 from .window import WindowSize, add_windows, pad_to_multiple, upsample_window_grid, window_partition, window_pool
@@ -53,15 +55,15 @@ class MultiScaleCrossIIWA(nn.Module):
         self.relative_position_bias_table = nn.Parameter(torch.zeros((hq + hk - 1) * (wq + wk - 1), num_heads))
         self.register_buffer("relative_position_index",
                              relative_position_index(self.window_size_q, self.window_size_k))
-        self.q_lin = nn.Linear(dim, dim, bias=qkv_bias)
-        self.k_lin = nn.Linear(dim, dim, bias=qkv_bias)
-        self.v_lin = nn.Linear(dim, dim, bias=qkv_bias)
-        self.q_lin2 = nn.Linear(dim, dim, bias=qkv_bias)
-        self.k_lin2 = nn.Linear(dim, dim, bias=qkv_bias)
-        self.v_lin2 = nn.Linear(dim, dim, bias=qkv_bias)
+        self.q_lin = Linear(dim, dim, bias=qkv_bias)
+        self.k_lin = Linear(dim, dim, bias=qkv_bias)
+        self.v_lin = Linear(dim, dim, bias=qkv_bias)
+        self.q_lin2 = Linear(dim, dim, bias=qkv_bias)
+        self.k_lin2 = Linear(dim, dim, bias=qkv_bias)
+        self.v_lin2 = Linear(dim, dim, bias=qkv_bias)
         self.attn_drop = nn.Dropout(attn_drop)
-        self.proj = nn.Sequential(norm_layer(dim), nn.Linear(dim, dim))
-        self.proj2 = nn.Sequential(norm_layer(dim), nn.Linear(dim, dim))
+        self.proj = nn.Sequential(norm_layer(dim), Linear(dim, dim))
+        self.proj2 = nn.Sequential(norm_layer(dim), Linear(dim, dim))
         self.proj_drop = nn.Dropout(proj_drop)
         self.proj_drop2 = nn.Dropout(proj_drop)
         self.norm1 = norm_layer(dim)

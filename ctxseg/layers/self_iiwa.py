@@ -3,11 +3,13 @@
 from typing import Optional, Type
 
 import torch
-from timm.layers import DropPath, Mlp, trunc_normal_
+from timm.layers import DropPath, trunc_normal_
 from torch import nn
 
 from .attention import relative_position_bias, relative_position_index, self_attention
 from .iiwa_attention import check_heads, check_window_size
+from .linear import Linear
+from .mlp import Mlp
 from .position import sine_position_embedding
 from .residual import add_residual
 from .window import WindowSize, add_windows, pad_to_multiple, upsample_window_grid, window_partition, window_pool
@@ -38,11 +40,11 @@ class SelfIIWA(nn.Module):
         wh, ww = self.window_size
         self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * wh - 1) * (2 * ww - 1), num_heads))
         self.register_buffer("relative_position_index", relative_position_index(self.window_size))
-        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
-        self.qkv2 = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.qkv = Linear(dim, 3 * dim, bias=qkv_bias)
+        self.qkv2 = Linear(dim, 3 * dim, bias=qkv_bias)
         self.attn_drop = nn.Dropout(attn_drop)
-        self.proj = nn.Sequential(norm_layer(dim), nn.Linear(dim, dim))
-        self.proj2 = nn.Sequential(norm_layer(dim), nn.Linear(dim, dim))
+        self.proj = nn.Sequential(norm_layer(dim), Linear(dim, dim))
+        self.proj2 = nn.Sequential(norm_layer(dim), Linear(dim, dim))
         self.proj_drop = nn.Dropout(proj_drop)
         self.proj_drop2 = nn.Dropout(proj_drop)
         self.norm1 = norm_layer(dim)

@@ -19,9 +19,10 @@ import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 from einops import rearrange
-from timm.layers import DropPath, Mlp, trunc_normal_
+from timm.layers import DropPath, trunc_normal_
 from torch import nn
 
+from ctxseg.layers.mlp import Mlp
 from ctxseg.utils.errors import ConfigError
 
 __all__ = ["Cluster", "ContextClusterBlock", "PointReducer", "ContextCluster", "D2ContextCluster",

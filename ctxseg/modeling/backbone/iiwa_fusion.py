@@ -16,11 +16,11 @@ import torch
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
-from timm.layers import Mlp
 from torch import nn
 
 from ctxseg.layers import CrossIIWA
 from ctxseg.layers.iiwa_attention import check_window_size
+from ctxseg.layers.mlp import Mlp
 
 __all__ = ["IIWAFusionNeck", "FusionFFN"]
 

@@ -16,10 +16,12 @@ import torch.utils.checkpoint
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
-from timm.layers import DropPath, Mlp, trunc_normal_
+from timm.layers import DropPath, trunc_normal_
 
 from ctxseg.layers import init_linear_and_layernorm, pad_to_multiple, window_partition
 from ctxseg.layers.attention import relative_position_bias, relative_position_index, self_attention
+from ctxseg.layers.linear import Linear
+from ctxseg.layers.mlp import Mlp
 from ctxseg.layers.residual import add_residual
 from ctxseg.layers.window import permute_tokens, shifted_window_order, shifted_window_position
 from ctxseg.utils.checks import check_positive
@@ -81,8 +83,8 @@ class WindowAttention(nn.Module):
         self.scale = (dim // num_heads) ** -0.5
         self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window_size - 1) ** 2, num_heads))
         self.register_buffer("relative_position_index", relative_position_index(window_size), persistent=False)
-        self.qkv = nn.Linear(dim, dim * 3)
-        self.proj = nn.Linear(dim, dim)
+        self.qkv = Linear(dim, dim * 3)
+        self.proj = Linear(dim, dim)
         trunc_normal_(self.relative_position_bias_table, std=0.02)
 
     def relative_position_bias(self):
@@ -136,7 +138,7 @@ class PatchMerging(nn.Module):
             raise ValueError(f"PatchMerging: stride must be 1 or 2, got {stride}")
         self.stride = stride
         self.norm = nn.LayerNorm(4 * dim)
-        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+        self.reduction = Linear(4 * dim, 2 * dim, bias=False)
 
     def forward(self, x):
         """(B, H, W, C) -> (B, ceil(H / stride), ceil(W / stride), 2C)."""

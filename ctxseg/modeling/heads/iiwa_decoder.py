@@ -30,6 +30,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ctxseg.layers import MultiScaleCrossIIWA, SelfIIWA, init_linear_and_layernorm, key_windows_from_memories
+from ctxseg.layers.linear import Linear
 from ctxseg.layers.window import WindowSize
 
 from ..losses import SegmentationCrossEntropy
@@ -67,7 +68,7 @@ def _embedding(in_channels, dim, embed_norm):
         proj = nn.Conv2d(in_channels, dim, kernel_size=1, bias=False)
         nn.init.kaiming_normal_(proj.weight, mode="fan_out", nonlinearity="relu")
         return proj, NaiveSyncBatchNorm(dim)
-    return nn.Linear(in_channels, dim), nn.LayerNorm(dim)
+    return Linear(in_channels, dim), nn.LayerNorm(dim)
 
 
 @SEM_SEG_HEADS_REGISTRY.register()
@@ -143,7 +144,7 @@ class IIWADecoderHead(nn.Module):
         self.embed_norm = embed_norm
 
         self.query_proj, self.query_norm = _embedding(query_in_channels, query_dim, embed_norm)
-        self.aux_classifier = nn.Linear(query_dim, num_classes)
+        self.aux_classifier = Linear(query_dim, num_classes)
         memory_embeddings = [_embedding(m, query_dim, embed_norm) for m in memory_dims]
         self.memory_projs = nn.ModuleList(proj for proj, _ in memory_embeddings)
         self.memory_norms = nn.ModuleList(norm for _, norm in memory_embeddings)
@@ -158,8 +159,8 @@ class IIWADecoderHead(nn.Module):
                     mlp_ratio=mlp_ratio, use_checkpoint=use_checkpoint))
 
         # Each block ends with a LayerNorm, so the head starts with its projection.
-        self.head_proj = nn.Linear(query_dim, embed_dim)
-        self.expand = nn.Linear(embed_dim, head_scale * head_scale * embed_dim, bias=False)
+        self.head_proj = Linear(query_dim, embed_dim)
+        self.expand = Linear(embed_dim, head_scale * head_scale * embed_dim, bias=False)
         self.expand_norm = nn.LayerNorm(embed_dim)
         self.dropout = nn.Dropout2d(drop_rate)
         self.classifier = nn.Conv2d(embed_dim, num_classes, kernel_size=1)
