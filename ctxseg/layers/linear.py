@@ -4,9 +4,9 @@ On the CPU, ``F.linear`` calls the BLAS PyTorch was built with (MKL in the offic
 processors (the AMD EPYC machines this project is developed on among them) MKL's single-precision GEMM
 reaches only about half of what oneDNN, also inside every PyTorch build, gets from the same cores; the
 dense layers are three quarters of a Swin or IIWA training step there (``tools/bench/README.md`` has the
-figures). ``linear`` sends the forward GEMM and the input-gradient GEMM of float32 CPU tensors through
-oneDNN's linear kernel; the weight gradient stays on ATen, which is as fast there. The result is the same
-product summed in another order: equal to ``F.linear`` to float32 rounding (tests check 1e-5 relative).
+figures, ``tools/bench/gemm.py`` measures both). ``linear`` sends the three GEMMs of a float32 CPU linear
+layer (forward, input gradient, weight gradient) through oneDNN's linear kernel. The result is the same
+products summed in another order: equal to ``F.linear`` to float32 rounding (tests check 1e-5 relative).
 
 Everything else takes ``F.linear`` unchanged: other devices and dtypes (float64, so the golden tests are
 untouched), autocast, graph capture (tracing, ``torch.export``, ONNX, ``torch.compile``), and builds
@@ -90,7 +90,8 @@ class _OneDNNLinear(torch.autograd.Function):
             grad_x = _dense(grad, weight.t().contiguous(), None)
         rows = grad.reshape(-1, grad.shape[-1])
         if ctx.needs_input_grad[1]:
-            grad_weight = rows.t() @ x.reshape(-1, x.shape[-1])
+            # g.T @ x as oneDNN's x @ W.T: the two transposed copies cost less than ATen's slower GEMM.
+            grad_weight = _dense(rows.t().contiguous(), x.reshape(-1, x.shape[-1]).t().contiguous(), None)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_bias = rows.sum(0)
         return grad_x, grad_weight, grad_bias
