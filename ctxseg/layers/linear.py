@@ -25,7 +25,8 @@ from torch.autograd.function import once_differentiable
 
 from .tracing import capturing_graph
 
-__all__ = ["Linear", "linear", "cpu_linear_backend", "set_cpu_linear_backend", "get_cpu_linear_backend"]
+__all__ = ["Linear", "linear", "cpu_linear_backend", "set_cpu_linear_backend", "get_cpu_linear_backend",
+           "onednn_weight_gradient"]
 
 CPU_LINEAR_BACKENDS = ("onednn", "aten")
 _ENV = "CTXSEG_CPU_LINEAR"
@@ -72,6 +73,18 @@ def _dense(x, weight, bias):
     return _onednn_linear(x, weight, bias, "none", [], "")
 
 
+def onednn_weight_gradient(grad_rows: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """``grad_rows.T @ inputs`` (the weight gradient of a linear layer; rows are tokens) on oneDNN.
+
+    oneDNN's ``a @ b.T`` on transposed views, faster than ATen's GEMM here. oneDNN reads a transposed
+    second operand in place but copies a transposed first one, so the narrower of the two goes first:
+    ``(inputs.T @ grad_rows).T`` when the layer widens, ``grad_rows.T @ inputs`` when it narrows.
+    """
+    if inputs.shape[1] < grad_rows.shape[1]:
+        return _dense(inputs.t(), grad_rows.t(), None).t().contiguous()
+    return _dense(grad_rows.t(), inputs.t(), None)
+
+
 class _OneDNNLinear(torch.autograd.Function):
     """``x @ weight.T + bias`` with oneDNN's forward and input-gradient GEMMs."""
 
@@ -90,9 +103,7 @@ class _OneDNNLinear(torch.autograd.Function):
             grad_x = _dense(grad, weight.t().contiguous(), None)
         rows = grad.reshape(-1, grad.shape[-1])
         if ctx.needs_input_grad[1]:
-            # g.T @ x as oneDNN's a @ b.T on transposed views: oneDNN reads them in place (faster than
-            # ATen's GEMM, and than copying them to contiguous first).
-            grad_weight = _dense(rows.t(), x.reshape(-1, x.shape[-1]).t(), None)
+            grad_weight = onednn_weight_gradient(rows, x.reshape(-1, x.shape[-1]))
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_bias = rows.sum(0)
         return grad_x, grad_weight, grad_bias

@@ -3,12 +3,12 @@
 on the dense-layer shapes of a Swin-S IIWA training step: why ``ctxseg.layers.Linear`` routes float32 CPU
 matmuls through oneDNN (``ctxseg/layers/linear.py``).
 
-    python tools/bench/gemm.py --threads 2 --repeats 5
+    PYTHONPATH=$PWD python tools/bench/gemm.py --threads 2 --repeats 5
 
 Both run in this process, interleaved shape by shape and round by round; the median of the rounds is
 reported as GFLOP/s with the ratio oneDNN / ATen (above 1: oneDNN is faster). "forward" is ``x @ W.T + b``,
-"input grad" ``g @ W`` and "weight grad" ``g.T @ x`` (for oneDNN: on the two transposed views, as ``Linear``'s
-backward calls it).
+"input grad" ``g @ W`` and "weight grad" ``g.T @ x`` (for oneDNN: on transposed views, the narrower operand first, as
+``Linear``'s backward calls it).
 """
 import argparse
 import statistics
@@ -16,6 +16,8 @@ import time
 
 import torch
 import torch.nn.functional as F
+
+from ctxseg.layers.linear import onednn_weight_gradient
 
 # (tokens, in, out): Swin-S stage 3 at 512x512 in IIWA's dilated layout (64x64 tokens, C=384): qkv, proj,
 # MLP in and out; the IIWA decoder (2 x 64x64 tokens, C=256): qkv and MLP in.
@@ -51,8 +53,7 @@ def main(argv=None):
         passes = {
             "forward": (lambda: F.linear(x, weight, bias), lambda: onednn(x, weight, bias, "none", [], "")),
             "input grad": (lambda: grad @ weight, lambda: onednn(grad, weight_t, None, "none", [], "")),
-            "weight grad": (lambda: grad.t() @ x,
-                            lambda: onednn(grad.t(), x.t(), None, "none", [], "")),
+            "weight grad": (lambda: grad.t() @ x, lambda: onednn_weight_gradient(grad, x)),
         }
         flop = 2 * tokens * fan_in * fan_out
         for name, (aten, dnn) in passes.items():
