@@ -19,6 +19,13 @@ TINY_TOY_CONFIG = os.path.join(ROOT, "tests", "configs", "tiny_toy.py")
 TINY_SWIN_CONFIG = os.path.join(ROOT, "tests", "configs", "tiny_swin_toy.py")
 
 
+def assert_rel(actual, expected, rel):
+    """Largest absolute difference within ``rel`` times the largest magnitude of the expected tensor."""
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype
+    err = (actual - expected).abs().max().item()
+    assert err <= rel * expected.abs().max().item(), f"max abs error {err:.3e}, scale {expected.abs().max():.3e}"
+
+
 def pytest_configure(config):
     """Register the ``slow`` marker: ``pytest -m "not slow"`` (the quick check, under a minute on two cores)
     skips the tests that take more than a few seconds; ``make test`` runs them all."""

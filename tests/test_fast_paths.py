@@ -36,14 +36,9 @@ from ctxseg.layers.window import (
 )
 from ctxseg.modeling.backbone.swin import D2SwinTransformer, SwinBlock, shifted_window_mask, window_layout
 
+from .conftest import assert_rel
+
 RTOL32 = 1e-5
-
-
-def _assert_rel(actual, expected, rel):
-    """Largest absolute difference within ``rel`` times the largest magnitude of the expected tensor."""
-    assert actual.shape == expected.shape and actual.dtype == expected.dtype
-    err = (actual - expected).abs().max().item()
-    assert err <= rel * expected.abs().max().item(), f"max abs error {err:.3e}, scale {expected.abs().max():.3e}"
 
 
 def _both_paths(run):
@@ -69,7 +64,7 @@ def test_fused_attention_equals_math_path(bias_shape):
     if bias is not None:
         bias[..., :3] = -100.0  # shifted-window masks add -100 across regions
     fused, math = _both_paths(lambda: multi_head_attention(q, k, v, 0.3, bias))
-    _assert_rel(fused, math, RTOL32)
+    assert_rel(fused, math, RTOL32)
     torch.testing.assert_close(math, attend(q, k, v, 0.3, bias), rtol=0, atol=0)
 
 
@@ -82,7 +77,7 @@ def test_fused_attention_gradients_equal_math_path():
             (multi_head_attention(q, k, v, 0.5, bias) * torch.linspace(-1, 1, 4)).sum().backward()
         grads.append([t.grad for t in (q, k, v)])
     for fused, math in zip(*grads):
-        _assert_rel(fused, math, RTOL32)
+        assert_rel(fused, math, RTOL32)
 
 
 @pytest.mark.parametrize("bias_grad,dropout_p,fused", [(False, 0.0, True), (True, 0.0, False), (False, 0.1, False)])
@@ -109,7 +104,7 @@ def test_float64_takes_the_math_path_and_strided_inputs_need_no_copy():
     qkv = torch.randn(2, 5, 3, 3, 4).permute(2, 0, 3, 1, 4)
     out = multi_head_attention(qkv[0], qkv[1], qkv[2], 0.5)
     assert out.transpose(1, 2).is_contiguous()
-    _assert_rel(out, attend(qkv[0], qkv[1], qkv[2], 0.5), RTOL32)
+    assert_rel(out, attend(qkv[0], qkv[1], qkv[2], 0.5), RTOL32)
 
 
 def test_fused_attention_under_bf16_autocast():
@@ -119,7 +114,7 @@ def test_fused_attention_under_bf16_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = multi_head_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), 0.35, bias)
     assert out.dtype == torch.bfloat16
-    _assert_rel(out.float(), reference, 3e-2)
+    assert_rel(out.float(), reference, 3e-2)
 
 
 def test_fused_attention_switch_restores_its_state():
@@ -210,7 +205,7 @@ def test_key_windows_equal_reference_with_padding(dtype):
     windows, tokens = key_windows_from_memories(memories, (4, 4))
     ref_windows, ref_tokens = _reference_key_windows(memories, (4, 4))
     assert torch.equal(windows, ref_windows)
-    _assert_rel(tokens, ref_tokens, 1e-6 if dtype == torch.float32 else 1e-14)
+    assert_rel(tokens, ref_tokens, 1e-6 if dtype == torch.float32 else 1e-14)
 
 
 def test_key_windows_backward_equals_autograd_and_gradcheck():
@@ -281,7 +276,7 @@ def test_iiwa_layer_fused_equals_math_path_in_inference(name):
     layer.eval()
     with torch.no_grad():
         fused, math = _both_paths(lambda: call(layer, *inputs))
-    _assert_rel(fused, math, RTOL32)
+    assert_rel(fused, math, RTOL32)
 
 
 @pytest.mark.slow
@@ -307,7 +302,7 @@ def test_iiwa_layer_fused_equals_math_path_with_gradients(name):
         if math.abs().max() < 1e-4 * scale:
             assert (fused - math).abs().max() <= RTOL32 * scale
         else:
-            _assert_rel(fused, math, RTOL32)
+            assert_rel(fused, math, RTOL32)
 
 
 @pytest.mark.parametrize("name", ["self", "ms_cross", "cross"])
@@ -369,8 +364,8 @@ def test_swin_block_equals_reference_block(shift, height, width):
         expected = _reference_block_forward(block, x, mask)
         with fused_attention(False):
             torch.testing.assert_close(block(x, layout), expected, rtol=1e-6, atol=1e-6)
-        _assert_rel(block(x, layout), expected, RTOL32)
-        _assert_rel(block(x), expected, RTOL32)  # a block alone computes its own layout
+        assert_rel(block(x, layout), expected, RTOL32)
+        assert_rel(block(x), expected, RTOL32)  # a block alone computes its own layout
 
 
 @pytest.mark.parametrize("shift", [0, 3])
@@ -403,7 +398,7 @@ def test_swin_backbone_fused_equals_math_with_padding_shifts_and_gradients():
     with torch.no_grad():
         fused, math = _both_paths(lambda: model(x))
     for name in fused:
-        _assert_rel(fused[name], math[name], RTOL32)
+        assert_rel(fused[name], math[name], RTOL32)
     model.train()
     results = []
     for enabled in (True, False):
@@ -414,4 +409,4 @@ def test_swin_backbone_fused_equals_math_with_padding_shifts_and_gradients():
         sum((v * torch.randn(v.shape, generator=g)).sum() for v in out.values()).backward()
         results.append([out[k].detach() for k in sorted(out)] + [p.grad for p in model.parameters()])
     for fused, math in zip(*results):
-        _assert_rel(fused, math, RTOL32)
+        assert_rel(fused, math, RTOL32)

@@ -42,7 +42,9 @@ def _backend_from_environment() -> str:
 
 
 _backend = _backend_from_environment()
-_onednn_linear = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+# oneDNN's linear kernel, or None where this PyTorch build cannot run it (decided once, not per call).
+_onednn_linear = (getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+                  if torch.backends.mkldnn.is_available() else None)
 
 
 def get_cpu_linear_backend() -> str:
@@ -86,7 +88,7 @@ def onednn_weight_gradient(grad_rows: torch.Tensor, inputs: torch.Tensor) -> tor
 
 
 class _OneDNNLinear(torch.autograd.Function):
-    """``x @ weight.T + bias`` with oneDNN's forward and input-gradient GEMMs."""
+    """``x @ weight.T + bias`` with oneDNN's GEMMs forward and backward (input and weight gradients)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias):
@@ -116,7 +118,7 @@ def _takes_onednn(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Te
         return False
     if bias is not None and bias.dtype != torch.float32:
         return False
-    if torch.is_autocast_enabled("cpu") or not torch.backends.mkldnn.is_available():
+    if torch.is_autocast_enabled("cpu"):
         return False
     # A captured graph must hold standard operators (ONNX and TorchScript know no oneDNN linear).
     if torch.jit.is_scripting() or torch.compiler.is_compiling() or capturing_graph():

@@ -186,9 +186,8 @@ class SwinStage(nn.Module):
     def forward(self, x):
         """(B, H, W, C) -> (the blocks' output, the merged map for the next stage or None)."""
         h, w = x.shape[1:3]
-        layouts = {block.shift: None for block in self.blocks}
-        for shift in layouts:
-            layouts[shift] = window_layout(h, w, self.window_size, shift, device=x.device)
+        layouts = {shift: window_layout(h, w, self.window_size, shift, device=x.device)
+                   for shift in {block.shift for block in self.blocks}}
         for block in self.blocks:
             if self.use_checkpoint and self.training:
                 x = torch.utils.checkpoint.checkpoint(block, x, layouts[block.shift], use_reentrant=False)
