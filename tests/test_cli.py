@@ -127,3 +127,14 @@ def test_sizes_of_zero_are_config_errors(override, message, capsys):
     assert _tool("analyze_model").main(["--config-file", TINY_SWIN_CONFIG, override]) == 2
     line = _error_line(capsys)
     assert "cannot build 'model'" in line and message in line
+
+
+@pytest.mark.parametrize("tool, option", [("compare.py", "--repeats"), ("compare.py", "--batch"),
+                                          ("gemm.py", "--repeats"), ("gemm.py", "--threads")])
+def test_benchmarks_refuse_counts_below_one(tool, option):
+    """A count of 0 would end in a traceback (an empty median, set_num_threads(0)) or an empty table."""
+    run = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bench", tool), option, "0"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 2
+    assert f"argument {option}: must be a positive integer, got 0" in run.stderr
+    assert "Traceback" not in run.stderr

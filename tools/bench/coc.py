@@ -39,6 +39,7 @@ from peak_rss import max_rss_kib, reset_peak_rss, status_kib  # tools/bench/peak
 from tqdm import tqdm
 
 from ctxseg.modeling.backbone.context_cluster import coc_medium, coc_small
+from ctxseg_cli.runner import positive_int
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODEL_CONFIG = os.path.join(ROOT, "configs", "common", "models", "semantic_fpn.py")
@@ -49,11 +50,11 @@ BACKBONES = {"small": coc_small, "medium": coc_medium}
 def parse_args(argv=None):
     """Command-line arguments."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", nargs=2, type=int, default=[512, 512], metavar=("H", "W"),
+    parser.add_argument("--size", nargs=2, type=positive_int, default=[512, 512], metavar=("H", "W"),
                         help="input size (multiples of 32)")
-    parser.add_argument("--repeats", type=int, default=7, help="timed rounds (each runs every model once)")
+    parser.add_argument("--repeats", type=positive_int, default=7, help="timed rounds (each runs every model once)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed forwards per model first")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--threads", type=positive_int, default=2, help="torch.set_num_threads")
     parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS,
                         help="models to compare; ratios are to the first one")
     parser.add_argument("--no-memory", action="store_true", help="skip the per-model memory processes")

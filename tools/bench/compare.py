@@ -39,6 +39,9 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)  # this checkout's command-line helpers (they import neither torch nor ctxseg)
+from ctxseg_cli.runner import positive_int  # noqa: E402
+
 CASES = os.path.join(ROOT, "tools", "bench", "cases.py")
 COC_MODELS = [f"coc_{size}_{p}" for size in ("small", "medium") for p in (4, 25, 49)]
 SUITES = {
@@ -60,13 +63,13 @@ def parse_args(argv=None):
     parser.add_argument("--cases", nargs="+", help="only these cases of the suites (e.g. swin_s_512 iiwa_swin_s)")
     parser.add_argument("--modes", nargs="+", choices=list(MODE_NAMES), help="only these passes")
     parser.add_argument("--coc-models", nargs="+", default=COC_MODELS, choices=COC_MODELS)
-    parser.add_argument("--repeats", type=int, default=5, help="timed rounds")
+    parser.add_argument("--repeats", type=positive_int, default=5, help="timed rounds")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs per case, mode and side first")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in every worker")
+    parser.add_argument("--threads", type=positive_int, default=2, help="torch.set_num_threads in every worker")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"], help="autocast dtype")
     parser.add_argument("--channels-last", action="store_true", help="channels-last images and conv weights")
-    parser.add_argument("--batch", type=int, default=2, help="images per training step of the model cases")
+    parser.add_argument("--batch", type=positive_int, default=2, help="images per training step of the model cases")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--json", help="also write every measurement to this file")
     return parser.parse_args(argv)

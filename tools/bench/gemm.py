@@ -3,7 +3,7 @@
 on the dense-layer shapes of a Swin-S IIWA training step: why ``ctxseg.layers.Linear`` routes float32 CPU
 matmuls through oneDNN (``ctxseg/layers/linear.py``).
 
-    PYTHONPATH=$PWD python tools/bench/gemm.py --threads 2 --repeats 5
+    python tools/bench/gemm.py --threads 2 --repeats 5
 
 Both run in this process, interleaved shape by shape and round by round; the median of the rounds is
 reported as GFLOP/s with the ratio oneDNN / ATen (above 1: oneDNN is faster). "forward" is ``x @ W.T + b``,
@@ -11,13 +11,17 @@ reported as GFLOP/s with the ratio oneDNN / ATen (above 1: oneDNN is faster). "f
 ``Linear``'s backward calls it).
 """
 import argparse
+import os
 import statistics
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
-from ctxseg.layers.linear import onednn_weight_gradient
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from ctxseg.layers.linear import onednn_weight_gradient  # noqa: E402
+from ctxseg_cli.runner import positive_int  # noqa: E402
 
 # (tokens, in, out): Swin-S stage 3 at 512x512 in IIWA's dilated layout (64x64 tokens, C=384): qkv, proj,
 # MLP in and out; the IIWA decoder (2 x 64x64 tokens, C=256): qkv and MLP in.
@@ -37,8 +41,8 @@ def _seconds(fn, repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per shape and pass")
+    parser.add_argument("--threads", type=positive_int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--repeats", type=positive_int, default=5, help="timed rounds per shape and pass")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     onednn = torch.ops.mkldnn._linear_pointwise
