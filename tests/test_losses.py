@@ -79,3 +79,18 @@ def test_ohem_arguments_are_checked():
         SegmentationCrossEntropy(ohem_min_kept="None")
     with pytest.raises(TypeError, match="ohem_thresh must be a number"):
         SegmentationCrossEntropy(ohem_thresh="0.7", ohem_min_kept=10)
+
+
+def test_heads_refuse_class_weights_of_another_length_when_built():
+    """A wrong ``class_weight`` list fails with the config (one line from the tools), not at the first step."""
+    from ctxseg.modeling.heads import IIWADecoderHead, SemanticFPNHead
+    from ctxseg.modeling.heads.semantic_fpn import fpn_feature_shapes
+
+    with pytest.raises(ValueError, match="SemanticFPNHead: class_weight has 2 entries but there are 5 classes"):
+        SemanticFPNHead(fpn_feature_shapes(16), num_classes=5, conv_dims=16,
+                        loss=SegmentationCrossEntropy(class_weight=[1.0, 2.0]))
+    with pytest.raises(ValueError, match="IIWADecoderHead: class_weight has 2 entries but there are 5 classes"):
+        IIWADecoderHead(num_classes=5, class_weight=[1.0, 2.0], embed_dim=32, query_dim=32, memory_dims=(16, 16, 16),
+                        depths=(1,), num_heads=2, query_in_channels=16)
+    SemanticFPNHead(fpn_feature_shapes(16), num_classes=2, conv_dims=16,
+                    loss=SegmentationCrossEntropy(class_weight=[1.0, 2.0]))  # the right length builds

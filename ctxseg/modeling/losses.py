@@ -82,11 +82,18 @@ class SegmentationCrossEntropy(nn.Module):
         weight = None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float32)
         self.register_buffer("class_weight", weight, persistent=False)
 
+    def check_num_classes(self, num_classes: int, owner: str = "SegmentationCrossEntropy") -> None:
+        """Raise ``ValueError`` unless ``class_weight`` (if any) has one entry per class.
+
+        Heads call it when they are built, so that a wrong list fails with the config, not at the first step.
+        """
+        if self.class_weight is not None and self.class_weight.numel() != num_classes:
+            raise ValueError(f"{owner}: class_weight has {self.class_weight.numel()} entries but there are "
+                             f"{num_classes} classes")
+
     def forward(self, logits, targets):
         """Loss of ``logits`` (N, K, h, w) against ``targets`` (N, H, W) int64."""
-        if self.class_weight is not None and self.class_weight.numel() != logits.shape[1]:
-            raise ValueError(f"class_weight has {self.class_weight.numel()} entries but the logits have "
-                             f"{logits.shape[1]} classes")
+        self.check_num_classes(logits.shape[1])
         logits = logits.float()
         if logits.shape[-2:] != targets.shape[-2:]:
             logits = F.interpolate(logits, size=targets.shape[-2:], mode="bilinear",

@@ -171,6 +171,7 @@ class IIWADecoderHead(nn.Module):
         self.aux_loss = SegmentationCrossEntropy(ignore_label=ignore_value, class_weight=class_weight,
                                                  reduction="all", loss_weight=aux_weight, ohem_thresh=ohem_thresh,
                                                  ohem_min_kept=ohem_min_kept, align_corners=align_corners)
+        self.loss.check_num_classes(num_classes, "IIWADecoderHead")  # the auxiliary loss has the same weights
         # Swin's init for the decoder's own layers and those inside the IIWA layers; bias tables keep theirs.
         self.apply(init_linear_and_layernorm)
         nn.init.normal_(self.classifier.weight, mean=0.0, std=0.01)

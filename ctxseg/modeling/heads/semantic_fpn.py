@@ -70,6 +70,8 @@ class SemanticFPNHead(SemSegFPNHead):
         nn.init.normal_(self.predictor.weight, 0.0, 0.01)
         nn.init.zeros_(self.predictor.bias)
         self.loss = loss if loss is not None else SegmentationCrossEntropy(ignore_label=ignore_value)
+        if isinstance(self.loss, SegmentationCrossEntropy):  # a loss of the user's own checks itself
+            self.loss.check_num_classes(num_classes, "SemanticFPNHead")
 
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
