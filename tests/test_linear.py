@@ -1,5 +1,6 @@
 """The oneDNN route of float32 CPU linear layers equals ``F.linear`` (values and gradients), and every
 case it must not touch (float64, autocast, graph capture, the ``aten`` backend) is ``F.linear`` exactly."""
+import contextlib
 import os
 import subprocess
 import sys
@@ -114,6 +115,49 @@ def test_mlp_checkpoints_match_timm():
     ours.load_state_dict(theirs.state_dict())
     x = torch.randn(3, 7, 12)
     assert_rel(ours.eval()(x), theirs.eval()(x), RTOL)
+
+
+def _mlp_pass(mlp, x, upstream, fused):
+    """Output and gradients (input, then parameters) of the block, or of its layers called one by one."""
+    x = x.detach().clone().requires_grad_()
+    mlp.zero_grad(set_to_none=True)
+    out = mlp(x) if fused else mlp.drop2(mlp.fc2(mlp.drop1(mlp.act(mlp.fc1(x)))))
+    out.backward(upstream)
+    return out.grad_fn, [out.detach(), x.grad] + [p.grad for p in mlp.parameters()]
+
+
+@pytest.mark.parametrize("layout", ["rows", "map", "channels_last_view"])
+def test_fused_mlp_equals_its_layers_bit_for_bit(layout):
+    """The one-function GELU MLP (pre-activation kept, activation recomputed) runs the layers' own GEMMs,
+    GELU and sums: the same bits, with a strided input and a non-contiguous upstream gradient too."""
+    torch.manual_seed(0)
+    mlp = Mlp(24, 96).train()
+    x = {"rows": torch.randn(50, 24), "map": torch.randn(2, 5, 7, 24),
+         "channels_last_view": torch.randn(2, 24, 5, 7).permute(0, 2, 3, 1)}[layout]
+    upstream = torch.randn(*reversed(x.shape)).permute(*reversed(range(x.dim())))
+    fused_fn, fused = _mlp_pass(mlp, x, upstream, fused=True)
+    plain_fn, plain = _mlp_pass(mlp, x, upstream, fused=False)
+    assert type(fused_fn).__name__ == "_GeluMlpFunctionBackward"
+    assert type(plain_fn).__name__ != type(fused_fn).__name__
+    for a, b in zip(fused, plain):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("case", ["dropout", "tanh_gelu", "float64", "aten_backend", "no_grad"])
+def test_mlp_cases_left_to_the_layers(case):
+    """Active dropout (between the activation and fc2), another activation, float64 and the aten route run
+    the layers one by one."""
+    torch.manual_seed(0)
+    act = (lambda: torch.nn.GELU(approximate="tanh")) if case == "tanh_gelu" else torch.nn.GELU
+    mlp = Mlp(8, 16, act_layer=act, drop=0.2 if case == "dropout" else 0.0).train()
+    x = torch.randn(4, 8, requires_grad=True)
+    if case == "float64":
+        mlp, x = mlp.double(), x.double()
+    context = cpu_linear_backend("aten") if case == "aten_backend" else torch.no_grad() if case == "no_grad" \
+        else contextlib.nullcontext()
+    with context:
+        out = mlp(x)
+    assert out.grad_fn is None if case == "no_grad" else type(out.grad_fn).__name__ != "_GeluMlpFunctionBackward"
 
 
 @pytest.mark.parametrize("config", ["configs/toy/iiwa_swin_toy.py", "configs/toy/fpn_coc_toy.py"])

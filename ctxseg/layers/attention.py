@@ -17,6 +17,7 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
+from .dropout import dropout
 from .linear import linear
 
 __all__ = ["multi_head_attention", "attend", "fused_attention", "fused_attention_enabled", "split_heads",
@@ -70,14 +71,15 @@ def attend(q, k, v, scale, bias=None, softmax=True, dropout_p=0.0):
     ``softmax=False`` keeps the raw bilinear scores (the released Cross-IIWA local branch).
     """
     if bias is None:
-        attn = (q * scale) @ k.transpose(-2, -1)
+        # A scale of 1 (the released Cross-IIWA) would only copy q.
+        attn = (q if scale == 1 else q * scale) @ k.transpose(-2, -1)
     else:
         # Scale and bias in one pass over the scores.
         attn = torch.add(bias, q @ k.transpose(-2, -1), alpha=scale)
     if softmax:
         attn = attn.softmax(dim=-1)
     if dropout_p > 0:
-        attn = F.dropout(attn, dropout_p)
+        attn = dropout(attn, dropout_p)
     return attn @ v
 
 

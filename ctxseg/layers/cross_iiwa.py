@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import cross_attention
+from .dropout import Dropout
 from .iiwa_attention import check_heads, check_window_size
 from .linear import Linear
 from .position import sine_position_embedding
@@ -66,10 +67,10 @@ class CrossIIWA(nn.Module):
         self.k_lin2 = Linear(d_model, d_model)
         self.v_lin2 = Linear(d_model, d_model)
         self.proj = nn.Sequential(Linear(in_chans1, d_model), nn.LayerNorm(d_model))
-        self.proj1 = nn.Sequential(nn.LayerNorm(d_model), Linear(d_model, d_model), nn.Dropout(dropout))
-        self.proj2 = nn.Sequential(nn.LayerNorm(d_model), Linear(d_model, d_model), nn.Dropout(dropout))
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
+        self.proj1 = nn.Sequential(nn.LayerNorm(d_model), Linear(d_model, d_model), Dropout(dropout))
+        self.proj2 = nn.Sequential(nn.LayerNorm(d_model), Linear(d_model, d_model), Dropout(dropout))
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.init_weights()

@@ -7,6 +7,7 @@ from timm.layers import DropPath
 from torch import nn
 
 from .attention import cross_attention, relative_position_bias, relative_position_index
+from .dropout import Dropout
 from .iiwa_attention import check_heads, check_window_size
 from .linear import Linear
 from .mlp import Mlp
@@ -61,11 +62,11 @@ class MultiScaleCrossIIWA(nn.Module):
         self.q_lin2 = Linear(dim, dim, bias=qkv_bias)
         self.k_lin2 = Linear(dim, dim, bias=qkv_bias)
         self.v_lin2 = Linear(dim, dim, bias=qkv_bias)
-        self.attn_drop = nn.Dropout(attn_drop)
+        self.attn_drop = Dropout(attn_drop)
         self.proj = nn.Sequential(norm_layer(dim), Linear(dim, dim))
         self.proj2 = nn.Sequential(norm_layer(dim), Linear(dim, dim))
-        self.proj_drop = nn.Dropout(proj_drop)
-        self.proj_drop2 = nn.Dropout(proj_drop)
+        self.proj_drop = Dropout(proj_drop)
+        self.proj_drop2 = Dropout(proj_drop)
         self.norm1 = norm_layer(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer, drop=proj_drop)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()

@@ -7,6 +7,7 @@ from timm.layers import DropPath, trunc_normal_
 from torch import nn
 
 from .attention import relative_position_bias, relative_position_index, self_attention
+from .dropout import Dropout
 from .iiwa_attention import check_heads, check_window_size
 from .linear import Linear
 from .mlp import Mlp
@@ -42,11 +43,11 @@ class SelfIIWA(nn.Module):
         self.register_buffer("relative_position_index", relative_position_index(self.window_size))
         self.qkv = Linear(dim, 3 * dim, bias=qkv_bias)
         self.qkv2 = Linear(dim, 3 * dim, bias=qkv_bias)
-        self.attn_drop = nn.Dropout(attn_drop)
+        self.attn_drop = Dropout(attn_drop)
         self.proj = nn.Sequential(norm_layer(dim), Linear(dim, dim))
         self.proj2 = nn.Sequential(norm_layer(dim), Linear(dim, dim))
-        self.proj_drop = nn.Dropout(proj_drop)
-        self.proj_drop2 = nn.Dropout(proj_drop)
+        self.proj_drop = Dropout(proj_drop)
+        self.proj_drop2 = Dropout(proj_drop)
         self.norm1 = norm_layer(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer, drop=proj_drop)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
