@@ -26,7 +26,7 @@ from torch.autograd.function import once_differentiable
 from .tracing import capturing_graph
 
 __all__ = ["Linear", "linear", "cpu_linear_backend", "set_cpu_linear_backend", "get_cpu_linear_backend",
-           "onednn_weight_gradient"]
+           "onednn_weight_gradient", "WeightGradient", "token_blocks", "TOKEN_BLOCK"]
 
 CPU_LINEAR_BACKENDS = ("onednn", "aten")
 _ENV = "CTXSEG_CPU_LINEAR"
@@ -75,16 +75,52 @@ def _dense(x, weight, bias):
     return _onednn_linear(x, weight, bias, "none", [], "")
 
 
-def onednn_weight_gradient(grad_rows: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-    """``grad_rows.T @ inputs`` (the weight gradient of a linear layer; rows are tokens) on oneDNN.
+# Tokens per block of the backward GEMMs that contract over tokens (weight gradients), and of the GELU MLP's
+# hidden layer: a block of the narrower operand, transposed for oneDNN, or of the hidden activation stays
+# in the cache (at most 1024 x 1024 floats, 4 MiB) instead of being written to a fresh map-sized tensor.
+TOKEN_BLOCK = 1024
+
+
+def token_blocks(count: int) -> list:
+    """Slices of ``TOKEN_BLOCK`` rows covering ``count`` rows."""
+    return [slice(start, start + TOKEN_BLOCK) for start in range(0, count, TOKEN_BLOCK)]
+
+
+class WeightGradient:
+    """``grad_rows.T @ inputs`` (a linear layer's weight gradient; rows are tokens) summed over row blocks,
+    on oneDNN.
 
     oneDNN's ``a @ b.T`` on transposed views, faster than ATen's GEMM here. oneDNN reads a transposed
     second operand in place but copies a transposed first one, so the narrower of the two goes first:
     ``(inputs.T @ grad_rows).T`` when the layer widens, ``grad_rows.T @ inputs`` when it narrows.
     """
-    if inputs.shape[1] < grad_rows.shape[1]:
-        return _dense(inputs.t(), grad_rows.t(), None).t().contiguous()
-    return _dense(grad_rows.t(), inputs.t(), None)
+
+    def __init__(self):
+        self._total = None
+        self._transposed = False
+
+    def add(self, grad_rows: torch.Tensor, inputs: torch.Tensor) -> None:
+        """Add the product of one block of rows."""
+        self._transposed = inputs.shape[1] < grad_rows.shape[1]
+        if self._transposed:
+            part = _dense(inputs.t(), grad_rows.t(), None)
+        else:
+            part = _dense(grad_rows.t(), inputs.t(), None)
+        self._total = part if self._total is None else self._total.add_(part)
+
+    def result(self) -> torch.Tensor:
+        """The sum, (out_features, in_features), contiguous."""
+        return self._total.t().contiguous() if self._transposed else self._total
+
+
+def onednn_weight_gradient(grad_rows: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """``grad_rows.T @ inputs`` on oneDNN, ``TOKEN_BLOCK`` rows at a time (see :class:`WeightGradient`)."""
+    if grad_rows.shape[0] == 0:
+        return grad_rows.new_zeros(grad_rows.shape[1], inputs.shape[1])
+    gradient = WeightGradient()
+    for block in token_blocks(grad_rows.shape[0]):
+        gradient.add(grad_rows[block], inputs[block])
+    return gradient.result()
 
 
 class _OneDNNLinear(torch.autograd.Function):

@@ -7,7 +7,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from .dropout import Dropout
-from .linear import Linear, _dense, _takes_onednn, onednn_weight_gradient
+from .linear import Linear, WeightGradient, _dense, _takes_onednn, token_blocks
 
 __all__ = ["Mlp"]
 
@@ -19,8 +19,9 @@ class Mlp(nn.Module):
 
     In float32 CPU training with the exact GELU and no active dropout, the block runs as one autograd
     function (:class:`_GeluMlpFunction`) that keeps the hidden pre-activation for the backward pass but not
-    the activation as well, and computes the activation's gradient in place: 4x the input's size less
-    memory held per block at the usual ratio of 4, for one more GELU in the backward pass.
+    the activation, and handles the rest of the hidden layer in cache-sized blocks of tokens: of the four
+    hidden-sized tensors (4x the input at the usual ratio) the layers make and free, it makes one, for one
+    more GELU in the backward pass.
     """
 
     def __init__(self, in_features: int, hidden_features: Optional[int] = None, out_features: Optional[int] = None,
@@ -47,35 +48,59 @@ class Mlp(nn.Module):
 
 
 class _GeluMlpFunction(torch.autograd.Function):
-    """``fc2(gelu(fc1(x)))`` on oneDNN; the same GEMMs, GELU and sums as the three separate layers, so the
-    results are theirs bit for bit. Saved: the input and the pre-activation; the activation is computed
-    again for fc2's weight gradient."""
+    """``fc2(gelu(fc1(x)))`` on oneDNN with the hidden activation handled ``TOKEN_BLOCK`` tokens at a time.
+
+    Forward: fc1 over all tokens (its output, the pre-activation, is kept for the backward pass), then GELU
+    and fc2 block by block, so the activation never exists as a whole. Backward, block by block: the GELU
+    again for fc2's weight gradient, then fc2's input gradient, the GELU gradient in place, fc1's weight,
+    bias and input gradients. The only hidden-sized tensor is the kept pre-activation; the blocks stay in
+    the cache. The same GEMMs and element-wise functions as the separate layers, summed in blocks: equal to
+    them to float32 rounding.
+    """
 
     @staticmethod
     def forward(ctx, x, w1, b1, w2, b2):
         hidden = _dense(x, w1, b1)
+        hidden_rows = hidden.view(-1, hidden.shape[-1])
+        out = hidden.new_empty(hidden_rows.shape[0], w2.shape[0])
+        for block in token_blocks(hidden_rows.shape[0]):
+            out[block] = _dense(F.gelu(hidden_rows[block]), w2, b2)
         ctx.save_for_backward(x, hidden, w1, w2)
-        return _dense(F.gelu(hidden), w2, b2)
+        return out.view(*x.shape[:-1], w2.shape[0])
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
         x, hidden, w1, w2 = ctx.saved_tensors
         need_x, need_w1, need_b1, need_w2, need_b2 = ctx.needs_input_grad
-        rows = grad.reshape(-1, grad.shape[-1])
-        grad_w2 = grad_b2 = grad_x = grad_w1 = grad_b1 = None
+        grad_rows = grad.reshape(-1, grad.shape[-1])
+        hidden_rows = hidden.view(-1, hidden.shape[-1])
+        x_rows = x.reshape(-1, x.shape[-1])
+        blocks = token_blocks(grad_rows.shape[0])
+        grad_x = grad_w1 = grad_b1 = grad_w2 = grad_b2 = None
+
         if need_w2:
-            grad_w2 = onednn_weight_gradient(rows, F.gelu(hidden).reshape(-1, hidden.shape[-1]))
+            fc2_weight = WeightGradient()
+            for block in blocks:
+                fc2_weight.add(grad_rows[block], F.gelu(hidden_rows[block]))
+            grad_w2 = fc2_weight.result()
         if need_b2:
-            grad_b2 = rows.sum(0)
+            grad_b2 = grad_rows.sum(0)
+
         if need_x or need_w1 or need_b1:
-            grad_hidden = _dense(grad, w2.t().contiguous(), None)
-            torch.ops.aten.gelu_backward.grad_input(grad_hidden, hidden, grad_input=grad_hidden)  # in place
-            hidden_rows = grad_hidden.reshape(-1, grad_hidden.shape[-1])
-            if need_w1:
-                grad_w1 = onednn_weight_gradient(hidden_rows, x.reshape(-1, x.shape[-1]))
-            if need_b1:
-                grad_b1 = hidden_rows.sum(0)
-            if need_x:
-                grad_x = _dense(grad_hidden, w1.t().contiguous(), None)
+            w2_t, w1_t = w2.t().contiguous(), w1.t().contiguous()
+            fc1_weight = WeightGradient()
+            grad_x = x_rows.new_empty(x_rows.shape) if need_x else None
+            grad_b1 = hidden_rows.new_zeros(hidden_rows.shape[1]) if need_b1 else None
+            for block in blocks:
+                grad_hidden = _dense(grad_rows[block], w2_t, None)
+                torch.ops.aten.gelu_backward.grad_input(grad_hidden, hidden_rows[block], grad_input=grad_hidden)
+                if need_w1:
+                    fc1_weight.add(grad_hidden, x_rows[block])
+                if need_b1:
+                    grad_b1 += grad_hidden.sum(0)
+                if need_x:
+                    grad_x[block] = _dense(grad_hidden, w1_t, None)
+            grad_w1 = fc1_weight.result() if need_w1 else None
+            grad_x = grad_x.view(x.shape) if need_x else None
         return grad_x, grad_w1, grad_b1, grad_w2, grad_b2
