@@ -7,6 +7,8 @@ math path (:func:`attend`) stays for float64, the precision of the golden tests,
 ``fused_attention(False)`` asks for it (tests that compare both paths), and where no fused kernel
 applies: PyTorch's CPU kernel has no attention dropout and no gradient for the mask (a learned bias in
 training), and ``scaled_dot_product_attention`` would fall back to a math path slower than this one.
+Self-attention with a learned bias in CPU training runs that math as one autograd function
+(``biased_attention.py``), with fewer copies than the composed operations.
 
 q, k and v stay strided views of their projection's output (:func:`split_heads`); the fused kernels
 read them as they are and return the output in the query's layout, so merging the heads back
@@ -17,8 +19,10 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
+from .biased_attention import BiasedSelfAttention, biased_self_attention_applies
 from .dropout import dropout
 from .linear import linear
+from .tracing import capturing_graph
 
 __all__ = ["multi_head_attention", "attend", "fused_attention", "fused_attention_enabled", "split_heads",
            "merge_heads", "self_attention", "cross_attention", "relative_position_index", "relative_position_bias",
@@ -97,8 +101,11 @@ def merge_heads(x):
 
 def self_attention(tokens, qkv, num_heads, scale, bias=None, dropout_p=0.0):
     """Multi-head self-attention of tokens (B, N, C) with one q/k/v projection ``qkv`` -> (B, N, C),
-    before any output projection."""
-    q, k, v = split_heads(qkv(tokens), 3, num_heads)
+    before any output projection. A learned bias in CPU training takes :class:`BiasedSelfAttention`."""
+    projected = qkv(tokens)
+    if _FUSED and not capturing_graph() and biased_self_attention_applies(projected, bias, num_heads, dropout_p):
+        return BiasedSelfAttention.apply(projected, bias, num_heads, scale)
+    q, k, v = split_heads(projected, 3, num_heads)
     return merge_heads(multi_head_attention(q, k, v, scale, bias, dropout_p))
 
 
