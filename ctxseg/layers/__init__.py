@@ -1,7 +1,7 @@
 """Building blocks with no registry and no config: plain ``nn.Module``s and tensor helpers."""
 from .attention import fused_attention, multi_head_attention, relative_position_index
 from .cross_iiwa import CrossIIWA
-from .dropout import Dropout, dropout
+from .dropout import Dropout
 from .linear import Linear
 from .mlp import Mlp
 from .ms_cross_iiwa import MultiScaleCrossIIWA
@@ -31,5 +31,5 @@ __all__ = [
     "PositionEmbeddingSine", "sine_position_embedding",
     "SelfIIWA", "MultiScaleCrossIIWA", "CrossIIWA",
     "key_windows_from_memories", "match_windows", "gather_windows",
-    "init_linear_and_layernorm", "Linear", "Mlp", "Dropout", "dropout",
+    "init_linear_and_layernorm", "Linear", "Mlp", "Dropout",
 ]

@@ -61,13 +61,19 @@ def _fast_path_applies(x: torch.Tensor, p: float, training: bool) -> bool:
     return x.numel() > 0
 
 
+def _masked_scale(x, mask, scale):
+    # ``where`` rather than a product with the mask: a CPU product of a float and a boolean tensor first
+    # copies the booleans into a float tensor of the full size.
+    return torch.where(mask, x, 0.0).mul_(scale)
+
+
 class _MaskedScale(torch.autograd.Function):
     """``x * mask * scale`` (``mask`` boolean, ``scale`` a 0-dim tensor), the same in the backward pass."""
 
     @staticmethod
     def forward(ctx, x, mask, scale):
         ctx.save_for_backward(mask, scale)
-        return x.mul(mask).mul_(scale)
+        return _masked_scale(x, mask, scale)
 
     @staticmethod
     def backward(ctx, grad):
@@ -84,7 +90,7 @@ def dropout(x: torch.Tensor, p: float = 0.5, training: bool = True) -> torch.Ten
     scale = torch.ones((), dtype=x.dtype).div_(1.0 - p)
     if torch.is_grad_enabled() and x.requires_grad:
         return _MaskedScale.apply(x, mask, scale)
-    return x.mul(mask).mul_(scale)
+    return _masked_scale(x, mask, scale)
 
 
 class Dropout(nn.Dropout):
