@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ctxseg.layers.dropout import Dropout, _MaskedScale, dropout, keep_mask
+from ctxseg.layers.dropout import Dropout, dropout, keep_mask
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
@@ -61,9 +61,23 @@ def test_gradient_uses_the_forward_mask():
 
 def test_double_backward():
     x = torch.randn(6, 7, dtype=torch.float64, requires_grad=True)
-    mask = torch.rand(6, 7) > 0.4
-    scale = torch.ones((), dtype=torch.float64).div_(0.6)
-    assert torch.autograd.gradgradcheck(lambda t: _MaskedScale.apply(t, mask, scale) ** 2, (x,))
+
+    def seeded(t):  # the same mask at every call of the check
+        torch.manual_seed(0)
+        return dropout(t, 0.4) ** 2
+
+    assert torch.autograd.gradgradcheck(seeded, (x,))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_float_masks(dtype):
+    """The mask can be drawn straight into a float dtype (the dropout noise): the same draws as booleans."""
+    like = torch.empty(3, 70001)
+    torch.manual_seed(2)
+    as_bool = keep_mask(like, 0.7)
+    torch.manual_seed(2)
+    as_float = keep_mask(like, 0.7, dtype=dtype)
+    assert as_float.dtype == dtype and torch.equal(as_float, as_bool.to(dtype))
 
 
 def test_follows_the_seed_and_the_layout():

@@ -1,14 +1,15 @@
-"""Dropout whose CPU masks cost a third of ``nn.Dropout``'s time and a quarter of its memory.
+"""Dropout whose CPU masks are drawn in a third of ``nn.Dropout``'s time.
 
-On the CPU, ``F.dropout`` draws a float noise tensor with ``bernoulli_``: two 32-bit numbers from the
-default generator per element, turned into a double and compared with the keep probability one element
-at a time (6-7 ns per element on the machines this project is developed on, where the four dropouts of
-each Cross-IIWA fusion took a fifth of the neck's training time), and keeps that float noise for the
-backward pass. ``dropout`` draws one 32-bit number per element from the same generator (31 bits of it
-used), keeps an element when that number is below ``(1 - p) * 2^31``, and saves a boolean
-mask. Each element is kept with probability ``1 - p`` to within 2^-32, independently, and kept elements
-are scaled by ``1 / (1 - p)`` exactly as ``F.dropout`` scales them. The masks are not the ones
-``nn.Dropout`` draws for the same seed (the draws differ); a seeded run is as reproducible as before.
+On the CPU, ``F.dropout`` draws its noise with ``bernoulli_``: two 32-bit numbers from the default
+generator per element, turned into a double and compared with the keep probability one element at a
+time (6-7 ns per element on the machines this project is developed on, where the four dropouts of each
+Cross-IIWA fusion took a fifth of the neck's training time). ``dropout`` draws one 32-bit number per
+element from the same generator (31 bits of it used) and keeps an element when that number is below
+``(1 - p) * 2^31``; the rest is ``F.dropout``'s own arithmetic (a 0/1 noise in the input's dtype,
+divided by ``1 - p``, times the input, the noise kept for the backward pass). Each element is kept with
+probability ``1 - p`` to within 2^-32, independently, and kept elements are scaled exactly as
+``F.dropout`` scales them. The masks are not the ones ``nn.Dropout`` draws for the same seed (the draws
+differ); a seeded run is as reproducible as before.
 
 Other devices keep ``F.dropout`` (GPUs have a fused kernel), and so does graph capture (tracing, export,
 ``torch.compile``), so exported graphs hold the standard operator.
@@ -33,15 +34,16 @@ _TWO_31_BIT_HALVES = 0x7FFF_FFFF_7FFF_FFFF
 _DRAW_BITS = 31
 
 
-def keep_mask(like: torch.Tensor, keep_prob: float, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """A boolean tensor with the shape and layout of ``like``, each element True with probability
-    ``keep_prob`` (to within 2^-32), drawn from ``generator`` (default: PyTorch's CPU generator), one 32-bit
-    number per element in memory order."""
+def keep_mask(like: torch.Tensor, keep_prob: float, generator: Optional[torch.Generator] = None,
+              dtype: torch.dtype = torch.bool) -> torch.Tensor:
+    """A tensor with the shape and layout of ``like``, each element 1 (True) with probability ``keep_prob``
+    (to within 2^-32) and 0 otherwise, in ``dtype``; drawn from ``generator`` (default: PyTorch's CPU
+    generator), one 32-bit number per element in memory order."""
     if not 0.0 <= keep_prob <= 1.0:
         raise ValueError(f"keep probability must be in [0, 1], got {keep_prob}")
-    mask = torch.empty_like(like, dtype=torch.bool, device="cpu")
+    mask = torch.empty_like(like, dtype=dtype, device="cpu")
     if keep_prob == 1.0:
-        return mask.fill_(True)
+        return mask.fill_(1)
     count = mask.numel()
     flat = mask.as_strided((count,), (1,))  # empty_like is dense: this is its memory order
     threshold = round(math.ldexp(keep_prob, _DRAW_BITS))
@@ -61,36 +63,13 @@ def _fast_path_applies(x: torch.Tensor, p: float, training: bool) -> bool:
     return x.numel() > 0
 
 
-def _masked_scale(x, mask, scale):
-    # ``where`` rather than a product with the mask: a CPU product of a float and a boolean tensor first
-    # copies the booleans into a float tensor of the full size.
-    return torch.where(mask, x, 0.0).mul_(scale)
-
-
-class _MaskedScale(torch.autograd.Function):
-    """``x * mask * scale`` (``mask`` boolean, ``scale`` a 0-dim tensor), the same in the backward pass."""
-
-    @staticmethod
-    def forward(ctx, x, mask, scale):
-        ctx.save_for_backward(mask, scale)
-        return _masked_scale(x, mask, scale)
-
-    @staticmethod
-    def backward(ctx, grad):
-        mask, scale = ctx.saved_tensors
-        return _MaskedScale.apply(grad, mask, scale), None, None
-
-
 def dropout(x: torch.Tensor, p: float = 0.5, training: bool = True) -> torch.Tensor:
     """``F.dropout(x, p, training)`` with faster CPU masks (see the module docstring)."""
     if not _fast_path_applies(x, p, training):
         return F.dropout(x, p, training)
-    mask = keep_mask(x, 1.0 - p)
-    # F.dropout divides its noise by 1 - p in x's dtype; the same division gives the same factor.
-    scale = torch.ones((), dtype=x.dtype).div_(1.0 - p)
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _MaskedScale.apply(x, mask, scale)
-    return _masked_scale(x, mask, scale)
+    # F.dropout's own arithmetic on our draws: a 0/1 noise in x's dtype, divided by 1 - p, times x.
+    noise = keep_mask(x, 1.0 - p, dtype=x.dtype).div_(1.0 - p)
+    return x * noise
 
 
 class Dropout(nn.Dropout):
