@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .tracing import capturing_graph
+from .tracing import building_graph
 
 __all__ = ["Dropout", "dropout", "keep_mask"]
 
@@ -58,7 +58,7 @@ def keep_mask(like: torch.Tensor, keep_prob: float, generator: Optional[torch.Ge
 def _fast_path_applies(x: torch.Tensor, p: float, training: bool) -> bool:
     if not training or not 0.0 < p < 1.0 or x.device.type != "cpu" or not x.is_floating_point():
         return False
-    if torch.jit.is_scripting() or torch.compiler.is_compiling() or capturing_graph():
+    if building_graph():
         return False
     return x.numel() > 0
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from .tracing import capturing_graph
+from .tracing import building_graph
 
 __all__ = ["Linear", "linear", "cpu_linear_backend", "set_cpu_linear_backend", "get_cpu_linear_backend",
            "onednn_weight_gradient", "WeightGradient", "token_blocks", "TOKEN_BLOCK"]
@@ -157,7 +157,7 @@ def _takes_onednn(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Te
     if torch.is_autocast_enabled("cpu"):
         return False
     # A captured graph must hold standard operators (ONNX and TorchScript know no oneDNN linear).
-    if torch.jit.is_scripting() or torch.compiler.is_compiling() or capturing_graph():
+    if building_graph():
         return False
     return x.dim() >= 2 and x.numel() > 0 and weight.is_contiguous()
 

@@ -12,7 +12,7 @@ from typing import ContextManager
 
 import torch
 
-__all__ = ["NotExportableError", "capturing_graph", "counting_operations", "refuse_graph_capture",
+__all__ = ["NotExportableError", "capturing_graph", "building_graph", "counting_operations", "refuse_graph_capture",
            "rehearsing_capture"]
 
 _state = threading.local()
@@ -29,6 +29,14 @@ def capturing_graph() -> bool:
     """
     return (getattr(_state, "rehearsing", False) or torch.jit.is_tracing() or torch.compiler.is_exporting()
             or torch.onnx.is_in_onnx_export())
+
+
+def building_graph() -> bool:
+    """Whether any graph is being built: scripting, ``torch.compile`` or a capture (:func:`capturing_graph`).
+
+    CPU fast paths built on PyTorch internals step aside then, so that graphs hold standard operators.
+    """
+    return torch.jit.is_scripting() or torch.compiler.is_compiling() or capturing_graph()
 
 
 @contextlib.contextmanager

@@ -7,8 +7,8 @@ matmuls through oneDNN (``ctxseg/layers/linear.py``).
 
 Both run in this process, interleaved shape by shape and round by round; the median of the rounds is
 reported as GFLOP/s with the ratio oneDNN / ATen (above 1: oneDNN is faster). "forward" is ``x @ W.T + b``,
-"input grad" ``g @ W`` and "weight grad" ``g.T @ x`` (for oneDNN: on transposed views, the narrower operand first, as
-``Linear``'s backward calls it).
+"input grad" ``g @ W`` and "weight grad" ``g.T @ x`` (for oneDNN: as ``Linear``'s backward calls it, 1024
+tokens at a time on transposed views, the narrower operand first).
 """
 import argparse
 import os
