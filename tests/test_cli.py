@@ -138,3 +138,18 @@ def test_benchmarks_refuse_counts_below_one(tool, option):
     assert run.returncode == 2
     assert f"argument {option}: must be a positive integer, got 0" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--baseline", "/nonexistent"], "--baseline /nonexistent: not a ctxseg checkout"),
+    (["--suite", "layers", "--cases", "self_iwa"], "--cases self_iwa: not a case of --suite layers"),
+    (["--suite", "iiwa", "--cases", "swin_s_512"], "--cases swin_s_512: not a case of --suite iiwa"),
+    (["--suite", "iiwa", "--modes", "fwd_bwd"], "--modes fwd_bwd: not a pass of --suite iiwa"),
+])
+def test_compare_refuses_selections_of_nothing(arguments, message):
+    """A missing baseline ended in a traceback; a mistyped case or a pass the suite lacks in an empty table."""
+    run = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bench", "compare.py"), *arguments],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 2
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr

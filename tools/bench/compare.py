@@ -72,7 +72,30 @@ def parse_args(argv=None):
     parser.add_argument("--batch", type=positive_int, default=2, help="images per training step of the model cases")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--json", help="also write every measurement to this file")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    _check_selection(parser, args)
+    return args
+
+
+def _check_selection(parser, args):
+    """Refuse a baseline that is no ctxseg checkout, and case or mode names that select nothing (a typo would
+    otherwise print an empty table)."""
+    if args.baseline and not os.path.isfile(os.path.join(args.baseline, "ctxseg", "__init__.py")):
+        parser.error(f"--baseline {args.baseline}: not a ctxseg checkout (no ctxseg/__init__.py there); make one "
+                     f"with 'git worktree add /tmp/ctxseg-base 8dcaa2c'")
+    suites = {name: SUITES[name] for name in args.suite if name in SUITES}
+    if "coc" in args.suite:
+        suites["coc"] = ([(m, "") for m in args.coc_models], ["fwd", "step"])
+    cases = [case for suite_cases, _ in suites.values() for case, _ in suite_cases]
+    unknown = [case for case in args.cases or [] if case not in cases]
+    if unknown:
+        parser.error(f"--cases {' '.join(unknown)}: not a case of --suite {' '.join(args.suite)} "
+                     f"(its cases: {', '.join(cases)})")
+    modes = {mode for _, suite_modes in suites.values() for mode in suite_modes}
+    unknown = [mode for mode in args.modes or [] if mode not in modes]
+    if unknown:
+        parser.error(f"--modes {' '.join(unknown)}: not a pass of --suite {' '.join(args.suite)} "
+                     f"(its passes: {', '.join(sorted(modes))})")
 
 
 class Worker:
